@@ -1,0 +1,155 @@
+"""Configuration: one pydantic-settings class read from the environment or `.env` (CONTRACT §4).
+
+Nothing reads the environment at import time: call `get_settings()` (cached) where needed, or
+construct `Settings(...)` directly in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+DEFAULT_DATA_DIR = ".data"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Names match the environment variables of CONTRACT §4."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    syston_env: Literal["dev", "production"] = "dev"
+    data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), alias="SYSTON_DATA_DIR")
+    database_url: str | None = None
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "provisioning"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+
+    jwt_secret: SecretStr | None = None
+    jwt_secret_next: SecretStr | None = None
+    jwt_issuer: str = "syston.app"
+
+    google_service_account_key: SecretStr | None = None
+    google_api_endpoint: str | None = None
+    google_drive_folder_id: str | None = None
+    sheets_backend: Literal["google", "apps_script"] = "google"
+    gas_webapp_url: str | None = None
+    make_webhook_url: str | None = None
+    allowed_webhook_hosts: str = "*.make.com"
+
+    signup_rate_limit: str = "20/minute"
+    upstream_timeout_seconds: float = 10.0
+    log_file: Path | None = None
+    log_level: str = "INFO"
+
+    @field_validator("jwt_secret", "jwt_secret_next")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_BYTES} bytes (generate one with "
+                "`openssl rand -base64 32`)"
+            )
+        return value
+
+    @field_validator("signup_rate_limit")
+    @classmethod
+    def _rate_limit_format(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_things(self) -> Settings:
+        if self.syston_env != "production":
+            return self
+        missing = [
+            name
+            for name, present in (
+                ("JWT_SECRET", self.jwt_secret is not None),
+                ("DATABASE_URL", self.database_url is not None),
+                ("MAKE_WEBHOOK_URL", self.make_webhook_url is not None),
+            )
+            if not present
+        ]
+        if self.sheets_backend == "google" and self.google_service_account_key is None:
+            missing.append("GOOGLE_SERVICE_ACCOUNT_KEY")
+        if self.sheets_backend == "apps_script" and not self.gas_webapp_url:
+            missing.append("GAS_WEBAPP_URL")
+        if missing:
+            raise ValueError(f"production requires {', '.join(missing)}")
+        if self.google_api_endpoint:
+            raise ValueError("production refuses GOOGLE_API_ENDPOINT (an emulator endpoint)")
+        for name, url in (("MAKE_WEBHOOK_URL", self.make_webhook_url),
+                          ("GAS_WEBAPP_URL", self.gas_webapp_url)):
+            if url and ("127.0.0.1" in url or "localhost" in url or "/make/hooks/" in url
+                        or "/gas/exec" in url):
+                raise ValueError(f"production refuses {name} pointing at an emulator")
+        return self
+
+    # -- derived values ------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'syston.db').resolve()}"
+
+    @property
+    def webhook_host_patterns(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_webhook_hosts.split(",") if h.strip()]
+
+    @property
+    def jwt_secrets(self) -> list[bytes]:
+        """Secrets accepted for verification: the current one first, then the next one."""
+        return [
+            s.get_secret_value().encode()
+            for s in (self.jwt_secret, self.jwt_secret_next)
+            if s is not None
+        ]
+
+    def service_account_info(self) -> dict[str, Any] | None:
+        """The Google service-account key as a dict (the setting holds JSON or a path)."""
+        if self.google_service_account_key is None:
+            return None
+        raw = self.google_service_account_key.get_secret_value().strip()
+        if not raw.startswith("{"):
+            raw = Path(raw).expanduser().read_text(encoding="utf-8")
+        info: dict[str, Any] = json.loads(raw)
+        return info
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        return parse_rate_limit(self.signup_rate_limit)
+
+
+_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def parse_rate_limit(value: str) -> tuple[int, float]:
+    """`20/minute` → (20, 60.0); `0` → (0, 0.0) meaning off."""
+    text = value.strip().lower()
+    if text in ("0", "off", ""):
+        return (0, 0.0)
+    count, _, period = text.partition("/")
+    period = period.rstrip("s") or "minute"
+    if not count.isdigit() or period not in _PERIODS:
+        raise ValueError("must look like '20/minute' (second, minute, hour, day) or '0' for off")
+    return (int(count), _PERIODS[period])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
