@@ -1,13 +1,13 @@
 """Errors raised by the upstream clients, classified so callers never parse message text.
 
-    UpstreamError                 base: code, retryable, status, retry_after
-    ├── UpstreamUnavailable       5xx, connection errors             (retryable)
-    ├── UpstreamTimeout           read/connect timeout, hang         (retryable)
-    ├── UpstreamRateLimited       429, honours Retry-After           (retryable)
-    ├── UpstreamAuthError         401/403, bad credentials           (permanent)
-    ├── UpstreamNotFound          404, e.g. a missing Drive folder   (permanent)
-    ├── UpstreamRejected          other 4xx                          (permanent)
-    └── UpstreamConfigError       missing/invalid configuration      (permanent)
+UpstreamError                 base: code, retryable, status, retry_after
+├── UpstreamUnavailable       5xx, connection errors             (retryable)
+├── UpstreamTimeout           read/connect timeout, hang         (retryable)
+├── UpstreamRateLimited       429, honours Retry-After           (retryable)
+├── UpstreamAuthError         401/403, bad credentials           (permanent)
+├── UpstreamNotFound          404, e.g. a missing Drive folder   (permanent)
+├── UpstreamRejected          other 4xx                          (permanent)
+└── UpstreamConfigError       missing/invalid configuration      (permanent)
 """
 
 from __future__ import annotations
@@ -81,9 +81,13 @@ def parse_retry_after(value: str | None) -> float | None:
 def error_for_status(status: int, message: str, retry_after: str | None = None) -> UpstreamError:
     """Map an HTTP status from an upstream to the right error class."""
     if status == 429:
-        return UpstreamRateLimited(message, status=status, retry_after=parse_retry_after(retry_after))
+        return UpstreamRateLimited(
+            message, status=status, retry_after=parse_retry_after(retry_after)
+        )
     if status >= 500 or status == 408:
-        return UpstreamUnavailable(message, status=status, retry_after=parse_retry_after(retry_after))
+        return UpstreamUnavailable(
+            message, status=status, retry_after=parse_retry_after(retry_after)
+        )
     if status in (401, 403):
         return UpstreamAuthError(message, status=status)
     if status == 404:

@@ -92,10 +92,16 @@ class Settings(BaseSettings):
             raise ValueError(f"production requires {', '.join(missing)}")
         if self.google_api_endpoint:
             raise ValueError("production refuses GOOGLE_API_ENDPOINT (an emulator endpoint)")
-        for name, url in (("MAKE_WEBHOOK_URL", self.make_webhook_url),
-                          ("GAS_WEBAPP_URL", self.gas_webapp_url)):
-            if url and ("127.0.0.1" in url or "localhost" in url or "/make/hooks/" in url
-                        or "/gas/exec" in url):
+        for name, url in (
+            ("MAKE_WEBHOOK_URL", self.make_webhook_url),
+            ("GAS_WEBAPP_URL", self.gas_webapp_url),
+        ):
+            if url and (
+                "127.0.0.1" in url
+                or "localhost" in url
+                or "/make/hooks/" in url
+                or "/gas/exec" in url
+            ):
                 raise ValueError(f"production refuses {name} pointing at an emulator")
         return self
 
