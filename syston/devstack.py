@@ -1,0 +1,509 @@
+"""`syston dev`: the whole stack on one machine, supervised.
+
+    syston dev ─┬─ temporal   (`syston temporal`, persistent store in the data dir)
+                ├─ emulators  (`syston emulators`, unless real Google and Make are configured)
+                ├─ migrate    (`syston migrate`, runs once while the others boot)
+                ├─ worker     (`syston worker`)
+                └─ api        (`syston api`)
+
+Every child is `python -m syston.cli <component>` with one environment computed here, in its own
+session (so a terminal's Ctrl-C reaches only this supervisor, which then stops the children in
+order) and tied to this process with PR_SET_PDEATHSIG where the OS has it (so a SIGKILLed
+supervisor leaves no orphans). Shutdown: SIGTERM to the API and worker process groups, then to
+the emulators and Temporal; SIGKILL for anything still alive after the grace period.
+
+Settings the user did not give get local defaults, each announced: a JWT secret generated once
+into `<data_dir>/jwt_secret` (mode 0600), SQLite in the data dir, the emulators for Google, Apps
+Script and Make, a log file under `<data_dir>/logs`. Everything lives in the data dir, so running
+`syston dev` again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import httpx
+from pydantic import ValidationError
+
+from syston import temporal_server
+
+if TYPE_CHECKING:
+    from syston.settings import Settings
+
+HOST = "127.0.0.1"
+JWT_SECRET_FILE = "jwt_secret"
+DEV_KEY_FILE = "dev-service-account.json"
+STARTUP_TIMEOUT = 90.0  # seconds; a cold Temporal start on 2 busy cores takes ~10 s
+SUPERVISOR_PID_VAR = "SYSTON_SUPERVISOR_PID"
+GRACE_PERIOD = 10.0  # seconds between SIGTERM and SIGKILL
+BANNER_TOKEN_TTL = 12 * 3600  # the printed tokens outlive a working day's session
+
+# Children inherit our environment except what would point them somewhere else than this stack.
+_TEMPORAL_CLOUD_VARS = (
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CERT",
+    "TEMPORAL_TLS_KEY",
+    "TEMPORAL_TLS_CA",
+)
+
+
+class DevStackError(Exception):
+    """`syston dev` cannot start or keep running; the message says why and what to do."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    api_port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    emulator_port: int = 8099
+    data_dir: Path | None = None  # None: $SYSTON_DATA_DIR or .data
+
+
+@dataclass
+class DevPlan:
+    """What `syston dev` will run, with which environment, and the defaults it chose."""
+
+    data_dir: Path
+    env: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    emulators: bool = False
+
+
+def say(message: str) -> None:
+    print(f"syston dev: {message}", file=sys.stderr, flush=True)
+
+
+# -- the dev JWT secret ------------------------------------------------------------------------
+
+
+def read_dev_jwt_secret(data_dir: Path) -> bytes | None:
+    """The secret `syston dev` generated in `data_dir`, if there is one."""
+    path = Path(data_dir) / JWT_SECRET_FILE
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return secret.encode() if secret else None
+
+
+def ensure_dev_jwt_secret(data_dir: Path) -> tuple[str, bool]:
+    """The dev secret, generated (0600) on first use. Returns (secret, created)."""
+    existing = read_dev_jwt_secret(data_dir)
+    if existing is not None:
+        return existing.decode(), False
+    secret = secrets.token_urlsafe(48)  # 64 characters, well over the 32-byte minimum
+    path = Path(data_dir) / JWT_SECRET_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret, True
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -> DevPlan:
+    """The children's environment: the user's settings, plus local defaults for what is missing.
+
+    Raises `DevStackError` (exit 2) for settings that cannot work.
+    """
+    from syston.settings import Settings
+
+    env = dict(os.environ if environ is None else environ)
+    if options.data_dir is not None:
+        env["SYSTON_DATA_DIR"] = str(options.data_dir)
+    # Read what the user configured (environment and .env) the way every child will.
+    settings = _settings_from(env, Settings)
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env["SYSTON_DATA_DIR"] = str(data_dir)
+    plan = DevPlan(data_dir=data_dir, env=env)
+    note = plan.notes.append
+
+    if settings.jwt_secret is None:
+        secret, created = ensure_dev_jwt_secret(data_dir)
+        env["JWT_SECRET"] = secret
+        where = data_dir / JWT_SECRET_FILE
+        note(f"JWT_SECRET not set: {'generated' if created else 'using'} a local one in {where}")
+
+    if not settings.database_url:
+        env["DATABASE_URL"] = settings.effective_database_url
+        note(f"DATABASE_URL not set: SQLite at {data_dir / 'syston.db'}")
+
+    emulator = f"http://{HOST}:{options.emulator_port}"
+    google_given = bool(settings.google_service_account_key or settings.google_api_endpoint)
+    if not google_given:
+        plan.emulators = True
+        key_path = data_dir / DEV_KEY_FILE
+        _write_dev_key(key_path, f"{emulator}/token")
+        env["GOOGLE_API_ENDPOINT"] = emulator
+        env["GOOGLE_SERVICE_ACCOUNT_KEY"] = str(key_path)
+        note(f"Google not configured: emulated at {emulator} (dev key {key_path})")
+        if not settings.google_drive_folder_id:
+            from emulators.state import DEV_DRIVE_FOLDER_ID
+
+            env["GOOGLE_DRIVE_FOLDER_ID"] = DEV_DRIVE_FOLDER_ID
+    if not settings.gas_webapp_url and (plan.emulators or settings.sheets_backend == "apps_script"):
+        plan.emulators = True
+        env["GAS_WEBAPP_URL"] = f"{emulator}/gas/exec"
+        note(f"GAS_WEBAPP_URL not set: Apps Script emulated at {emulator}/gas/exec")
+    if not settings.make_webhook_url:
+        plan.emulators = True
+        env["MAKE_WEBHOOK_URL"] = f"{emulator}/make/hooks/dev"
+        note(f"MAKE_WEBHOOK_URL not set: Make emulated at {emulator}/make/hooks/dev")
+
+    if settings.log_file is None:
+        log_file = data_dir / "logs" / "syston.log"
+        env["LOG_FILE"] = str(log_file)
+        note(f"LOG_FILE not set: JSON logs also go to {log_file}")
+    Path(env["LOG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+
+    # This stack runs its own Temporal: point every child at it, whatever was configured.
+    env["TEMPORAL_ADDRESS"] = f"{HOST}:{options.temporal_port}"
+    for name in _TEMPORAL_CLOUD_VARS:
+        env.pop(name, None)
+    env["PYTHONUNBUFFERED"] = "1"
+
+    _settings_from(env, Settings)  # the children will start with exactly this; fail now if not
+    return plan
+
+
+def _settings_from(env: dict[str, str], settings_cls: type[Settings]) -> Settings:
+    from syston.cli import describe_settings_error
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return settings_cls()
+    except ValidationError as exc:
+        raise DevStackError(describe_settings_error(exc), exit_code=2) from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _write_dev_key(path: Path, token_uri: str) -> None:
+    from emulators.dev_key import write_dev_key
+
+    write_dev_key(path, token_uri)
+
+
+# -- children ----------------------------------------------------------------------------------
+
+
+def follow_supervisor() -> None:
+    """In a child of `syston dev`: ask the kernel for SIGTERM when the supervisor dies.
+
+    Done by the child itself rather than in a `preexec_fn` (unsafe after the supervisor has
+    started threads). The setting survives the exec into the Temporal binary. The variable is
+    removed so that anything this child starts does not inherit it.
+    """
+    expected = os.environ.pop(SUPERVISOR_PID_VAR, "")
+    if not expected.isdigit() or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != int(expected):
+        raise SystemExit("syston dev (the supervisor) is gone; not starting")
+
+
+@dataclass
+class Child:
+    """One supervised component: a process leading its own process group."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        env = {**env, SUPERVISOR_PID_VAR: str(os.getpid())}
+        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+
+def component(name: str, *args: str) -> Child:
+    return Child(name, [sys.executable, "-m", "syston.cli", name, *args])
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+
+
+class DevStack:
+    """Starts the children in order, watches them, and stops all of them on the way out."""
+
+    def __init__(self, options: DevOptions, plan: DevPlan) -> None:
+        self.options = options
+        self.plan = plan
+        self.children: list[Child] = []
+        self.stop_requested = threading.Event()
+        self.signals_received = 0
+
+    # signals ---------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals_received += 1
+        if self.signals_received > 1:
+            # A second Ctrl-C: the user does not want to wait for a graceful stop.
+            for child in self.children:
+                child.signal_group(signal.SIGKILL)
+        self.stop_requested.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    # start -----------------------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        o = self.options
+        wanted = [
+            (o.api_port, "the API", "--api-port"),
+            (o.temporal_port, "Temporal", "--temporal-port"),
+            (o.ui_port, "the Temporal UI", "--ui-port"),
+        ]
+        if self.plan.emulators:
+            wanted.append((o.emulator_port, "the emulators", "--emulator-port"))
+        seen: dict[int, str] = {}
+        for port, what, flag in wanted:
+            if port in seen:
+                raise DevStackError(f"{what} and {seen[port]} cannot share port {port}", 2)
+            seen[port] = what
+            if not temporal_server.port_is_free(HOST, port):
+                raise DevStackError(
+                    f"port {port} (for {what}) is already in use on {HOST}; stop whatever "
+                    f"listens there or choose another port with {flag}",
+                    exit_code=2,
+                )
+
+    def spawn(self, child: Child) -> Child:
+        child.start(self.plan.env)
+        self.children.append(child)
+        return child
+
+    def wait_for_port(self, child: Child, port: int) -> None:
+        try:
+            temporal_server.wait_for_port(
+                HOST,
+                port,
+                STARTUP_TIMEOUT,
+                keep_waiting=lambda: child.alive() and not self.stop_requested.is_set(),
+            )
+        except InterruptedError:
+            if self.stop_requested.is_set():
+                raise
+            raise DevStackError(self._death_message(child)) from None
+        except TimeoutError:
+            raise DevStackError(
+                f"{child.name} did not open port {port} within {STARTUP_TIMEOUT:.0f} s"
+            ) from None
+
+    def wait_for_search_attributes(self) -> None:
+        """Temporal registers our search attributes just after it opens its port."""
+        address = self.plan.env["TEMPORAL_ADDRESS"]
+        namespace = self.plan.env.get("TEMPORAL_NAMESPACE", "default")
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.stop_requested.is_set():
+            if temporal_server.search_attributes_registered(address, namespace):
+                return
+            if time.monotonic() > deadline:
+                raise DevStackError("Temporal did not register its search attributes")
+            self.stop_requested.wait(0.2)
+
+    def run_migrations(self) -> None:
+        migrate = self.spawn(component("migrate"))
+        while migrate.alive():
+            if self.stop_requested.wait(0.1):
+                return
+        assert migrate.process is not None
+        if migrate.process.returncode != 0:
+            raise DevStackError(
+                f"migrations failed (exit status {migrate.process.returncode}); see above"
+            )
+        self.children.remove(migrate)
+
+    def wait_for_health(self, child: Child) -> None:
+        url = f"http://{HOST}:{self.options.api_port}/health"
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.stop_requested.is_set():
+            if not child.alive():
+                raise DevStackError(self._death_message(child))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise DevStackError(f"the API did not answer {url} within {STARTUP_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+
+    def start(self) -> None:
+        o = self.options
+        db = temporal_server.default_db_filename(self.plan.data_dir)
+        temporal = self.spawn(
+            component(
+                "temporal",
+                "--port", str(o.temporal_port),
+                "--ui-port", str(o.ui_port),
+                "--db-filename", str(db),
+            )
+        )  # fmt: skip
+        emulators = None
+        if self.plan.emulators:
+            emulators = self.spawn(
+                component("emulators", "--host", HOST, "--port", str(o.emulator_port))
+            )
+        self.run_migrations()
+        if self.stop_requested.is_set():
+            return
+        self.wait_for_port(temporal, o.temporal_port)
+        self.wait_for_port(temporal, o.ui_port)
+        self.wait_for_search_attributes()
+        if emulators is not None:
+            self.wait_for_port(emulators, o.emulator_port)
+        self.spawn(component("worker"))
+        api = self.spawn(component("api", "--host", HOST, "--port", str(o.api_port)))
+        self.wait_for_port(api, o.api_port)
+        self.wait_for_health(api)
+
+    # run -------------------------------------------------------------------------------------
+
+    def supervise(self) -> int:
+        """Block until a signal (exit 0) or a child's unexpected death (exit 1)."""
+        while not self.stop_requested.wait(0.2):
+            for child in self.children:
+                if not child.alive():
+                    say(self._death_message(child) + "; stopping the rest")
+                    return 1
+        return 0
+
+    def stop(self) -> None:
+        """Stop every child: API and worker first (they talk to Temporal), then the rest."""
+        order = {"api": 0, "worker": 0, "migrate": 0, "emulators": 1, "temporal": 2}
+        stages: dict[int, list[Child]] = {}
+        for child in self.children:
+            stages.setdefault(order.get(child.name, 0), []).append(child)
+        for stage in sorted(stages):
+            group = stages[stage]
+            for child in group:
+                child.signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + GRACE_PERIOD
+            while any(c.alive() for c in group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for child in group:
+                if child.alive():
+                    say(f"{child.name} did not stop within {GRACE_PERIOD:.0f} s; killing it")
+            for child in group:
+                # Also reaps any grandchild left in the group after its leader exited.
+                child.signal_group(signal.SIGKILL)
+                if child.process is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.process.wait(timeout=5)
+
+    def _death_message(self, child: Child) -> str:
+        code = child.process.returncode if child.process is not None else None
+        how = f"exit status {code}" if code is None or code >= 0 else f"signal {-code}"
+        return f"{child.name} (pid {child.pid}) exited unexpectedly ({how})"
+
+    def banner(self) -> str:
+        from syston.tokens import TokenService
+
+        o = self.options
+        env = self.plan.env
+        api = f"http://{HOST}:{o.api_port}"
+        tokens = TokenService([env["JWT_SECRET"].encode()], env.get("JWT_ISSUER", "syston.app"))
+        admin = tokens.issue_admin("dev-admin", ttl=BANNER_TOKEN_TTL)
+        service = tokens.issue_service("dev-service", ttl=BANNER_TOKEN_TTL)
+        lines = [
+            "",
+            f"Syston dev stack is up (state in {self.plan.data_dir})",
+            f"  API            {api}",
+            f"  API docs       {api}/docs",
+            f"  Temporal UI    http://localhost:{o.ui_port}",
+            f"  Temporal gRPC  {env['TEMPORAL_ADDRESS']}",
+        ]
+        if self.plan.emulators:
+            lines.append(f"  Emulators      http://{HOST}:{o.emulator_port}/_emulator/state")
+        lines += [
+            f"  Log file       {env['LOG_FILE']}",
+            "",
+            "Tokens (valid 12 h; mint more with `syston token admin|service|tenant ID`):",
+            f"  export ADMIN_TOKEN={admin}",
+            f"  export SERVICE_TOKEN={service}",
+            "",
+            "Try it:",
+            f"  curl -s {api}/public/signup/start -H 'Content-Type: application/json' \\",
+            '    -d \'{"clubName": "Syston Town", "clubSlug": "syston-town", '
+            '"email": "owner@example.com", "plan": "pro"}\'',
+            f"  curl -s {api}/api/v1/tenants/TENANT_ID/provision-status "
+            '-H "Authorization: Bearer $ADMIN_TOKEN"',
+            "",
+            "Ctrl-C stops everything; `syston dev` again resumes where it stopped.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def run_dev(options: DevOptions) -> int:
+    """`syston dev`: plan, start, print the banner, supervise, stop. Returns the exit status."""
+    try:
+        plan = plan_dev_stack(options)
+    except DevStackError as exc:
+        print(f"syston: {exc}", file=sys.stderr)
+        return exc.exit_code
+    for line in plan.notes:
+        say(line)
+    stack = DevStack(options, plan)
+    try:
+        stack.check_ports()
+        temporal_server.temporal_binary()  # fail before starting anything
+    except (DevStackError, temporal_server.TemporalBinaryMissing) as exc:
+        print(f"syston: {exc}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, DevStackError) else 1
+    stack.install_signal_handlers()
+    status = 0
+    try:
+        stack.start()
+        if not stack.stop_requested.is_set():
+            print(stack.banner(), flush=True)
+            status = stack.supervise()
+    except DevStackError as exc:
+        say(str(exc))
+        status = exc.exit_code
+    except InterruptedError:
+        pass  # a signal arrived while waiting for a port
+    finally:
+        say("stopping")
+        stack.stop()
+        say("stopped")
+    return status
