@@ -1,0 +1,278 @@
+"""`syston dev`: local defaults, refusal of taken ports, and (slow) the whole stack up and down."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from syston.devstack import DevOptions, DevStackError, plan_dev_stack
+from syston.temporal_server import port_is_free
+from tests.cli.helpers import clean_environ, free_port, run_syston
+
+SECRET = "k" * 40
+
+
+def test_missing_settings_get_local_defaults_and_are_announced(tmp_path: Path) -> None:
+    env = clean_environ(tmp_path / "data")
+    plan = plan_dev_stack(DevOptions(emulator_port=18099, temporal_port=17999), env)
+    data = (tmp_path / "data").resolve()
+    assert plan.emulators
+    assert plan.env["DATABASE_URL"] == f"sqlite+aiosqlite:///{data / 'syston.db'}"
+    assert plan.env["TEMPORAL_ADDRESS"] == "127.0.0.1:17999"
+    assert plan.env["GOOGLE_API_ENDPOINT"] == "http://127.0.0.1:18099"
+    assert plan.env["GOOGLE_DRIVE_FOLDER_ID"] == "dev-folder"
+    assert plan.env["GAS_WEBAPP_URL"] == "http://127.0.0.1:18099/gas/exec"
+    assert plan.env["MAKE_WEBHOOK_URL"] == "http://127.0.0.1:18099/make/hooks/dev"
+    assert plan.env["LOG_FILE"] == str(data / "logs" / "syston.log")
+    key = json.loads(Path(plan.env["GOOGLE_SERVICE_ACCOUNT_KEY"]).read_text())
+    assert key["token_uri"] == "http://127.0.0.1:18099/token"
+    secret_file = data / "jwt_secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert plan.env["JWT_SECRET"] == secret_file.read_text().strip()
+    assert len(plan.env["JWT_SECRET"].encode()) >= 32
+    notes = "\n".join(plan.notes)
+    for name in ("JWT_SECRET", "DATABASE_URL", "Google", "MAKE_WEBHOOK_URL", "LOG_FILE"):
+        assert name in notes
+
+
+def test_a_restart_reuses_the_generated_secret_and_key(tmp_path: Path) -> None:
+    env = clean_environ(tmp_path / "data")
+    first = plan_dev_stack(DevOptions(), dict(env))
+    key_path = Path(first.env["GOOGLE_SERVICE_ACCOUNT_KEY"])
+    key_before = json.loads(key_path.read_text())["private_key"]
+    second = plan_dev_stack(DevOptions(), dict(env))
+    assert second.env["JWT_SECRET"] == first.env["JWT_SECRET"]
+    assert json.loads(key_path.read_text())["private_key"] == key_before
+
+
+def test_given_settings_are_kept(tmp_path: Path) -> None:
+    env = clean_environ(tmp_path / "data") | {
+        "JWT_SECRET": SECRET,
+        "DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1/syston",
+        "GOOGLE_SERVICE_ACCOUNT_KEY": "/keys/real.json",
+        "MAKE_WEBHOOK_URL": "https://hook.eu1.make.com/abc",
+        "TEMPORAL_API_KEY": "cloud-key",
+    }
+    plan = plan_dev_stack(DevOptions(), env)
+    assert not plan.emulators
+    assert plan.env["JWT_SECRET"] == SECRET
+    assert plan.env["DATABASE_URL"].startswith("postgresql")
+    assert plan.env["GOOGLE_SERVICE_ACCOUNT_KEY"] == "/keys/real.json"
+    assert "GOOGLE_API_ENDPOINT" not in plan.env
+    assert "TEMPORAL_API_KEY" not in plan.env  # the dev stack's own Temporal takes no key
+    assert not (tmp_path / "data" / "jwt_secret").exists()
+
+
+def test_invalid_settings_are_a_dev_stack_error(tmp_path: Path) -> None:
+    env = clean_environ(tmp_path / "data") | {"JWT_SECRET": "short"}
+    with pytest.raises(DevStackError, match="JWT_SECRET") as error:
+        plan_dev_stack(DevOptions(), env)
+    assert error.value.exit_code == 2
+
+
+def test_a_taken_port_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    env = clean_environ(tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_syston(
+            "dev",
+            "--api-port",
+            str(port),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            "--emulator-port",
+            str(free_port()),
+            env=env,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr
+    assert "--api-port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the whole stack (slow) ----------------------------------------------------------------------
+
+
+def _children_of(pid: int) -> dict[int, int]:
+    """Every live descendant of `pid` → its process group, read from /proc."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat_line.rsplit(")", 1)[1].split()
+        parents[int(entry.name)] = int(fields[1])
+        groups[int(entry.name)] = int(fields[2])
+    found: dict[int, int] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = groups[child]
+                frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class DevStackRun:
+    """A `syston dev` subprocess on free ports, output to a file."""
+
+    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
+        self.ports = {
+            "--api-port": free_port(),
+            "--temporal-port": free_port(),
+            "--ui-port": free_port(),
+            "--emulator-port": free_port(),
+        }
+        self.output = tmp_path / f"dev-{time.monotonic_ns()}.log"
+        args = [a for flag, port in self.ports.items() for a in (flag, str(port))]
+        with self.output.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(data_dir), *args],
+                env=clean_environ(data_dir),
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.ports['--api-port']}"
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_until_ready(self, timeout: float = 180) -> None:
+        """Until the banner is printed (every component up), or fail with the output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"syston dev exited early:\n{self.log()}"
+            if "Syston dev stack is up" in self.log():
+                return
+            time.sleep(0.25)
+        pytest.fail(f"syston dev was not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def dev_runs(tmp_path: Path) -> Iterator[list[DevStackRun]]:
+    runs: list[DevStackRun] = []
+    yield runs
+    for run in runs:  # only does anything when a test failed half-way
+        for pgid in set(_children_of(run.process.pid).values()):
+            if pgid != os.getpgid(0):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+        run.stop()
+
+
+def _assert_all_gone(run: DevStackRun, children: dict[int, int]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.1)
+    assert [pid for pid in children if _alive(pid)] == [], run.log()
+    own_group = os.getpgid(0)
+    assert [g for g in set(children.values()) if g != own_group and _group_alive(g)] == []
+    for flag, port in run.ports.items():
+        assert port_is_free("127.0.0.1", port), f"{flag} {port} still taken\n{run.log()}"
+
+
+@pytest.mark.slow
+def test_syston_dev_starts_everything_and_sigterm_stops_everything(
+    tmp_path: Path, dev_runs: list[DevStackRun]
+) -> None:
+    data_dir = tmp_path / "data"
+    run = DevStackRun(tmp_path, data_dir)
+    dev_runs.append(run)
+    run.wait_until_ready()
+
+    assert httpx.get(f"{run.api}/health", timeout=10).json() == {"ok": True}
+    assert not port_is_free("127.0.0.1", run.ports["--temporal-port"])
+    assert not port_is_free("127.0.0.1", run.ports["--ui-port"])
+    assert not port_is_free("127.0.0.1", run.ports["--emulator-port"])
+    banner = run.log()
+    assert f"http://localhost:{run.ports['--ui-port']}" in banner
+    assert "export ADMIN_TOKEN=ey" in banner
+    admin = banner.split("export ADMIN_TOKEN=")[1].split()[0]
+    whoami = httpx.get(f"{run.api}/whoami", headers={"Authorization": f"Bearer {admin}"})
+    assert whoami.status_code == 200, whoami.text
+    assert whoami.json()["aud"] == "syston-admin"
+
+    children = _children_of(run.process.pid)
+    assert len(children) >= 4, children  # temporal, emulators, worker, api
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(timeout=60) == 0, run.log()
+    _assert_all_gone(run, children)
+    assert (data_dir / "temporal.db").is_file()
+    assert (data_dir / "syston.db").is_file()
+
+
+@pytest.mark.slow
+def test_syston_dev_resumes_and_stops_when_a_child_dies(
+    tmp_path: Path, dev_runs: list[DevStackRun]
+) -> None:
+    data_dir = tmp_path / "data"
+    first = DevStackRun(tmp_path, data_dir)
+    dev_runs.append(first)
+    first.wait_until_ready()
+    secret = (data_dir / "jwt_secret").read_text()
+    first.process.send_signal(signal.SIGINT)  # Ctrl-C
+    assert first.process.wait(timeout=60) == 0, first.log()
+
+    second = DevStackRun(tmp_path, data_dir)  # same data dir: resumes
+    dev_runs.append(second)
+    second.wait_until_ready()
+    assert (data_dir / "jwt_secret").read_text() == secret
+    assert "using a local one" in second.log()
+
+    children = _children_of(second.process.pid)
+    worker = next(
+        pid
+        for pid in children
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2:-1] == [b"worker"]
+    )
+    os.kill(worker, signal.SIGKILL)
+    assert second.process.wait(timeout=60) == 1, second.log()
+    assert "worker" in second.log().split("exited unexpectedly")[0].splitlines()[-1]
+    _assert_all_gone(second, children)
