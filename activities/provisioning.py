@@ -1,0 +1,290 @@
+"""The provisioning activities: each step's side effect plus its checkpoint in the database.
+
+Activities run at least once, so every effect is idempotent: the sheet is found before it is
+created, webhook events carry an idempotency key stable per tenant and event, and status
+transitions are conditional updates. Upstream errors are classified once (integrations.errors):
+retryable ones are recorded as `retrying` and re-raised for Temporal's backoff (honouring
+Retry-After); permanent ones stop the step so the workflow records the failure and waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from integrations.errors import UpstreamConfigError, UpstreamError
+from integrations.make import MakeClient, idempotency_key
+from integrations.sheets import Spreadsheet
+from syston.logs import log_event, mask_url, request_id_var
+from syston.models import (
+    ACTIVITY_BEGIN,
+    ACTIVITY_RECORD_FAILURE,
+    ACTIVITY_RESUME,
+    REGISTRATION_EVENT,
+    BeginInput,
+    BeginResult,
+    FailureInput,
+    ResumeInput,
+    StepInput,
+    StepResult,
+)
+from syston.provisioning_store import ProvisioningContext, ProvisioningStore, TenantNotFound
+from syston.webhook_policy import WebhookUrlRejected
+
+HEARTBEAT_EVERY_SECONDS = 2.0
+
+
+class SheetsBackend(Protocol):
+    """Finds or creates the tenant's spreadsheet (Google APIs or the Apps Script web app)."""
+
+    async def ensure(self, tenant_id: str, club_name: str, owner_email: str) -> Spreadsheet: ...
+
+
+class ProvisioningActivities:
+    """Activities of ProvisionTenant, constructed once per worker with their clients."""
+
+    def __init__(
+        self,
+        store: ProvisioningStore,
+        *,
+        sheets: SheetsBackend | None,
+        make: MakeClient,
+        platform_webhook_url: str | None,
+        tenant_webhook_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._store = store
+        self._sheets = sheets
+        self._make = make
+        self._platform_webhook_url = platform_webhook_url
+        self._tenant_webhook_client = tenant_webhook_client
+
+    def all(self) -> list[Callable[..., Awaitable[object]]]:
+        return [
+            self.begin,
+            self.record_failure,
+            self.resume,
+            self.create_sheet,
+            self.configure_webhook,
+            self.mark_active,
+        ]
+
+    # -- ledger activities ---------------------------------------------------------------
+
+    @activity.defn(name=ACTIVITY_BEGIN)
+    async def begin(self, request: BeginInput) -> BeginResult:
+        """Record the run and report which steps are already completed."""
+        info = activity.info()
+        result = await self._store.begin(
+            request.tenant_id, request.plan, force=request.force, run_id=info.workflow_run_id
+        )
+        if result.found and info.attempt == 1:
+            log_event(
+                "tenant_provision_start",
+                tenant_id=request.tenant_id,
+                plan=request.plan,
+                force=request.force,
+                completed_steps=result.completed_steps,
+                workflow_id=info.workflow_id,
+            )
+        if not result.found:
+            log_event("tenant_provision_abandoned", logging.WARNING, tenant_id=request.tenant_id)
+        return result
+
+    @activity.defn(name=ACTIVITY_RECORD_FAILURE)
+    async def record_failure(self, request: FailureInput) -> None:
+        """Put the tenant in `failed` with the step and error that stopped it."""
+        await self._store.record_failure(
+            request.tenant_id, request.step, request.code, request.message
+        )
+        log_event(
+            "tenant_provision_failed",
+            logging.ERROR,
+            tenant_id=request.tenant_id,
+            step=request.step,
+            code=request.code,
+            error=request.message,
+        )
+
+    @activity.defn(name=ACTIVITY_RESUME)
+    async def resume(self, request: ResumeInput) -> None:
+        """A stopped run was told to retry: the tenant is processing again."""
+        await self._store.resume(request.tenant_id)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    @activity.defn(name="create_sheet")
+    async def create_sheet(self, request: StepInput) -> StepResult:
+        """Find or create the club's spreadsheet, shared with the owner; store its id."""
+
+        async def work(ctx: ProvisioningContext) -> StepResult:
+            if ctx.spreadsheet_id and not request.force:
+                return StepResult(step="create_sheet", reused=True)
+            if self._sheets is None:
+                raise UpstreamConfigError(
+                    "no sheets back end configured: set GOOGLE_SERVICE_ACCOUNT_KEY "
+                    "(SHEETS_BACKEND=google) or GAS_WEBAPP_URL (SHEETS_BACKEND=apps_script)"
+                )
+            sheet = await self._sheets.ensure(ctx.tenant_id, ctx.club_name, ctx.owner_email)
+            await self._store.save_spreadsheet(
+                ctx.tenant_id, sheet.spreadsheet_id, sheet.spreadsheet_url
+            )
+            return StepResult(step="create_sheet", reused=not sheet.created)
+
+        return await self._checkpointed(request, work)
+
+    @activity.defn(name="configure_webhook")
+    async def configure_webhook(self, request: StepInput) -> StepResult:
+        """Deliver the tenant.registered event to the tenant's Make webhook (idempotency key)."""
+
+        async def work(ctx: ProvisioningContext) -> StepResult:
+            url = ctx.webhook_url or self._platform_webhook_url
+            if not url:
+                raise UpstreamConfigError(
+                    "no Make webhook: set MAKE_WEBHOOK_URL or the tenant's webhook "
+                    "(POST /api/v1/admin/tenant/webhook)"
+                )
+            trusted = url == self._platform_webhook_url
+            event = {
+                "event": REGISTRATION_EVENT,
+                "tenantId": ctx.tenant_id,
+                "slug": ctx.slug,
+                "clubName": ctx.club_name,
+                "plan": ctx.plan,
+                "spreadsheetId": ctx.spreadsheet_id,
+            }
+            await self._make.deliver(
+                url,
+                event,
+                idempotency_key(ctx.tenant_id, REGISTRATION_EVENT),
+                client=None if trusted else self._tenant_webhook_client,
+            )
+            await self._store.save_webhook_registration(ctx.tenant_id, url)
+            log_event("webhook_delivered", tenant_id=ctx.tenant_id, url=mask_url(url))
+            return StepResult(step="configure_webhook")
+
+        return await self._checkpointed(request, work)
+
+    @activity.defn(name="mark_active")
+    async def mark_active(self, request: StepInput) -> StepResult:
+        """Conditional transition to `active`; a repeat changes nothing."""
+
+        async def work(ctx: ProvisioningContext) -> StepResult:
+            activation = await self._store.mark_active(ctx.tenant_id)
+            if activation.activated:
+                log_event(
+                    "tenant_provision_complete",
+                    tenant_id=ctx.tenant_id,
+                    plan=ctx.plan,
+                    duration_ms=activation.duration_ms,
+                )
+            return StepResult(step="mark_active", reused=not activation.activated)
+
+        return await self._checkpointed(request, work)
+
+    # -- the checkpoint around every step --------------------------------------------------
+
+    async def _checkpointed(
+        self, request: StepInput, work: Callable[[ProvisioningContext], Awaitable[StepResult]]
+    ) -> StepResult:
+        info = activity.info()
+        request_id_var.set(f"{info.workflow_id}/{request.step}/{info.attempt}")
+        try:
+            attempt = await self._store.step_started(request.tenant_id, request.step)
+            ctx = await self._store.context(request.tenant_id)
+        except TenantNotFound as exc:
+            raise ApplicationError(
+                f"tenant {request.tenant_id} does not exist",
+                type="TENANT_NOT_FOUND",
+                non_retryable=True,
+            ) from exc
+        log_event(
+            "tenant_provision_step",
+            tenant_id=request.tenant_id,
+            step=request.step,
+            status="running",
+            attempt=attempt,
+        )
+        try:
+            async with _heartbeating():
+                result = await work(ctx)
+        except (UpstreamError, WebhookUrlRejected) as exc:
+            raise await self._classified(request, attempt, exc) from exc
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            # A bug or an infrastructure hiccup (e.g. the database): retried with backoff,
+            # and visible in provision-status meanwhile.
+            await self._note_retry(request, attempt, "INTERNAL", f"{type(exc).__name__}: {exc}")
+            raise
+        await self._store.step_completed(request.tenant_id, request.step)
+        log_event(
+            "tenant_provision_step",
+            tenant_id=request.tenant_id,
+            step=request.step,
+            status="completed",
+            attempt=attempt,
+            reused=result.reused,
+        )
+        return result
+
+    async def _classified(
+        self, request: StepInput, attempt: int, exc: UpstreamError | WebhookUrlRejected
+    ) -> ApplicationError:
+        if isinstance(exc, WebhookUrlRejected):
+            code, message, retryable, delay = (
+                "WEBHOOK_URL_REJECTED",
+                f"webhook URL refused: {exc.reason}",
+                False,
+                None,
+            )
+        else:
+            code, message, retryable = exc.code, exc.message, exc.retryable
+            delay = exc.retry_after
+        if retryable:
+            await self._note_retry(request, attempt, code, message)
+        return ApplicationError(
+            message,
+            type=code,
+            non_retryable=not retryable,
+            next_retry_delay=timedelta(seconds=delay) if delay else None,
+        )
+
+    async def _note_retry(self, request: StepInput, attempt: int, code: str, message: str) -> None:
+        with contextlib.suppress(Exception):  # the ledger being down must not mask the error
+            await self._store.step_retrying(request.tenant_id, request.step, code, message)
+        log_event(
+            "tenant_provision_step",
+            logging.WARNING,
+            tenant_id=request.tenant_id,
+            step=request.step,
+            status="retrying",
+            attempt=attempt,
+            code=code,
+            error=message,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat while a step waits on upstreams, so a dead worker is noticed quickly."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,99 @@
+"""Dependencies as `Annotated` aliases: settings, sessions, Temporal, services, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from syston.db import RevokedToken, TokenCutoff
+from syston.provisioning_client import TemporalGateway
+from syston.settings import Settings
+from syston.signup import SignupService
+from syston.tokens import Forbidden, Principal, TokenKind, TokenService, bearer_token, require
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = _state(request).settings
+    return settings
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = _state(request).sessions
+    return sessions
+
+
+def get_temporal(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = _state(request).temporal
+    return gateway
+
+
+def get_tokens(request: Request) -> TokenService:
+    tokens: TokenService = _state(request).tokens
+    return tokens
+
+
+def get_signup(request: Request) -> SignupService:
+    service: SignupService = _state(request).signup
+    return service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+Temporal = Annotated[TemporalGateway, Depends(get_temporal)]
+Tokens = Annotated[TokenService, Depends(get_tokens)]
+Signup = Annotated[SignupService, Depends(get_signup)]
+
+
+async def authenticate(
+    request: Request,
+    tokens: Tokens,
+    sessions: Sessions,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """Verify the bearer token and check revocation and cut-off (on every request)."""
+    principal = tokens.authenticate(bearer_token(authorization))
+    request.state.token_sub = principal.sub
+    scopes = ["*"] + ([principal.tenant_id] if principal.tenant_id else [])
+    async with sessions() as session:
+        conditions = [TokenCutoff.scope.in_(scopes)]
+        cutoffs = (await session.execute(select(TokenCutoff.not_before).where(*conditions))).all()
+        revoked = None
+        if principal.jti:
+            revoked = await session.scalar(
+                select(RevokedToken.jti).where(or_(RevokedToken.jti == principal.jti))
+            )
+    if revoked is not None:
+        raise Forbidden("token_revoked", "this token has been revoked")
+    for (not_before,) in cutoffs:
+        if principal.iat < not_before.timestamp():
+            raise Forbidden("token_revoked", "this token was issued before a cut-off")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def allow(
+    *kinds: TokenKind, tenant_param: str | None = None
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency admitting only `kinds`; with `tenant_param`, a tenant token only for its
+    own tenant (403 tenant_mismatch otherwise)."""
+    allowed: Collection[TokenKind] = frozenset(kinds)
+
+    async def dependency(request: Request, principal: Caller) -> Principal:
+        tenant_id = request.path_params.get(tenant_param) if tenant_param else None
+        return require(principal, allowed, tenant_id=tenant_id)
+
+    return dependency
+
+
+AdminCaller = Annotated[Principal, Depends(allow("admin"))]
+ServiceCaller = Annotated[Principal, Depends(allow("service"))]

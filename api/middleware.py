@@ -1,0 +1,178 @@
+"""Pure ASGI middleware: request ids and access events, the 64 KiB body limit, JSON-only bodies.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost low and streams untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from syston.logs import log_event, request_id_var
+
+MAX_BODY_BYTES = 64 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _problem(
+    status: int, code: str, title: str, detail: str
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return body, headers
+
+
+async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+    body, headers = _problem(status, code, title, detail)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContext:
+    """Sets a request id (X-Request-ID in and out) and logs `http_request` for each request."""
+
+    def __init__(
+        self, app: ASGIApp, observe: Callable[[str, str, int, float], None] | None = None
+    ) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming
+            if 0 < len(incoming) <= 64 and incoming.isprintable()
+            else (secrets.token_hex(8))
+        )
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            status = status_holder["status"]
+            method = scope.get("method", "")
+            if route_path not in ("/health", "/metrics"):
+                log_event(
+                    "http_request",
+                    logging.INFO,
+                    method=method,
+                    route=route_path,
+                    status=status,
+                    duration_ms=round(duration, 2),
+                )
+            if self.observe is not None:
+                self.observe(method, route_path, status, duration / 1000)
+            request_id_var.reset(token)
+
+
+class BodyGuard:
+    """413 PAYLOAD_TOO_LARGE over 64 KiB (declared or streamed); 415 for non-JSON bodies."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or []:
+            headers[name] = value
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_problem(
+                    send, 400, "BAD_REQUEST", "Bad request", "Invalid Content-Length"
+                )
+                return
+            if declared > self.max_bytes:
+                await _send_problem(
+                    send,
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    "Payload too large",
+                    f"The request body is over {self.max_bytes // 1024} KiB.",
+                )
+                return
+        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        if has_body and not _is_json(headers.get(b"content-type", b"")):
+            await _send_problem(
+                send,
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            )
+            return
+        received = 0
+        started = False
+        refused = False
+
+        async def guarded_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes and not refused:
+                    # Answer now; the app sees a disconnect and its response is dropped.
+                    refused = True
+                    if not started:
+                        await _send_problem(
+                            send,
+                            413,
+                            "PAYLOAD_TOO_LARGE",
+                            "Payload too large",
+                            f"The request body is over {self.max_bytes // 1024} KiB.",
+                        )
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, guarded_receive, tracking_send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+__all__: list[Any] = ["BodyGuard", "RequestContext"]

@@ -1,0 +1,161 @@
+"""problem+json (RFC 9457) for every error the API can answer; nothing expected is a 500.
+
+`ServiceError` (syston.errors) and `AuthError` (syston.tokens) carry their code; validation
+errors become 422 VALIDATION with per-field `errors`; unknown routes and methods keep their
+status; database and Temporal outages become 503 UNAVAILABLE with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+from syston.errors import ServiceError
+from syston.logs import log_event
+from syston.tokens import AuthError
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Request validation failed",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service temporarily unavailable",
+}
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION",
+    429: "RATE_LIMITED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code or _CODES.get(status, "ERROR"),
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            message = "Request body is not valid JSON"
+        errors.append({"field": _field_name(err.get("loc", ())), "message": message})
+    return problem(422, "The request did not pass validation; see `errors`.", errors=errors)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into problem+json."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return problem(
+            exc.status,
+            exc.detail,
+            code=exc.code,
+            title=exc.title,
+            headers=exc.headers or None,
+            **exc.extra,
+        )
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        return auth_problem(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log_event("dependency_unavailable", logging.ERROR, error_type=type(exc).__name__)
+        return problem(
+            503,
+            "A dependency (database or Temporal) is unreachable; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_type in (OperationalError, DBAPIError, PoolTimeout, ConnectionError, OSError, RPCError):
+        app.add_exception_handler(exc_type, _unavailable)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logging.getLogger("syston.api").error(
+            "unhandled_error", exc_info=exc, extra={"event": "unhandled_error"}
+        )
+        return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+def auth_problem(request: Request, exc: AuthError) -> JSONResponse:
+    """401/403 with the reason, WWW-Authenticate on 401, and an `authz_deny` event."""
+    route = request.scope.get("route")
+    sub = getattr(request.state, "token_sub", None)
+    log_event(
+        "authz_deny",
+        logging.WARNING,
+        reason=exc.reason,
+        route=getattr(route, "path", request.url.path),
+        method=request.method,
+        sub=sub,
+    )
+    recorder = getattr(request.app.state, "denials", None)
+    if recorder is not None:
+        recorder(exc.reason)
+    headers = {"WWW-Authenticate": f'Bearer error="invalid_token", reason="{exc.reason}"'}
+    if exc.status == 401:
+        return problem(
+            401,
+            exc.detail or "Authentication failed.",
+            code="UNAUTHORIZED",
+            reason=exc.reason,
+            headers=headers,
+        )
+    return problem(403, exc.detail or "Not allowed.", code="FORBIDDEN", reason=exc.reason)

@@ -1,0 +1,44 @@
+"""Internal routes for services and ops: re-queue provisioning."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ServiceCaller, Sessions, Temporal
+from api.schemas import QueueRequest, QueueResponse, problem_responses
+from syston.db import Tenant
+from syston.errors import TenantNotFoundError
+from syston.logs import log_event
+
+router = APIRouter(tags=["internal"])
+
+
+@router.post(
+    "/internal/provision/queue",
+    response_model=QueueResponse,
+    responses=problem_responses(401, 403, 404, 413, 415, 422, 503),
+)
+async def queue_provisioning(
+    body: QueueRequest, sessions: Sessions, temporal: Temporal, caller: ServiceCaller
+) -> QueueResponse:
+    """Re-queue a tenant's provisioning: resume a stopped run or start a new one."""
+    async with sessions() as session:
+        tenant = await session.get(Tenant, body.tenantId)
+    if tenant is None:
+        raise TenantNotFoundError(body.tenantId)
+    outcome = await temporal.requeue(tenant.id, tenant.plan, tenant.status, force=body.force)
+    log_event(
+        "provision_requeue",
+        tenant_id=tenant.id,
+        action=outcome.action,
+        force=body.force,
+        sub=caller.sub,
+    )
+    status = "processing" if outcome.action in ("resumed", "restarted") else tenant.status
+    return QueueResponse(
+        tenantId=tenant.id,
+        status=status,
+        action=outcome.action,
+        workflowId=outcome.workflow_id,
+        runId=outcome.run_id,
+    )

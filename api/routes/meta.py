@@ -1,0 +1,53 @@
+"""Liveness, readiness and who-am-I."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import Caller, Sessions, Temporal
+from api.schemas import Health, Readiness, problem_responses
+
+router = APIRouter(tags=["meta"])
+READY_CHECK_TIMEOUT = 3.0
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Liveness: answers without touching any dependency."""
+    return Health(ok=True)
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is down"}},
+)
+async def ready(sessions: Sessions, temporal: Temporal) -> JSONResponse:
+    """Readiness: the database and Temporal both answer."""
+
+    async def database() -> bool:
+        try:
+            async with sessions() as session:
+                await asyncio.wait_for(session.execute(text("SELECT 1")), READY_CHECK_TIMEOUT)
+        except Exception:
+            return False
+        return True
+
+    db_ok, temporal_ok = await asyncio.gather(database(), temporal.check())
+    checks = {"database": "ok" if db_ok else "down", "temporal": "ok" if temporal_ok else "down"}
+    ok = db_ok and temporal_ok
+    headers = None if ok else {"Retry-After": "5"}
+    return JSONResponse(
+        {"ok": ok, "checks": checks}, status_code=200 if ok else 503, headers=headers
+    )
+
+
+@router.get("/whoami", responses=problem_responses(401, 403, 503))
+async def whoami(caller: Caller) -> dict[str, Any]:
+    """The decoded claims of the presented token."""
+    return dict(caller.claims)

@@ -1,0 +1,33 @@
+"""Tenant routes: provision status (tenant, admin or service tokens)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from api.deps import Sessions, allow
+from api.schemas import ProvisionStatusView, problem_responses
+from api.views import provision_status
+from syston.tokens import Principal
+
+router = APIRouter(tags=["tenants"])
+
+TenantId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get(
+    "/api/v1/tenants/{tenantId}/provision-status",
+    response_model=ProvisionStatusView,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def get_provision_status(
+    tenantId: TenantId,
+    sessions: Sessions,
+    caller: Annotated[
+        Principal, Depends(allow("tenant", "admin", "service", tenant_param="tenantId"))
+    ],
+) -> ProvisionStatusView:
+    """Live provisioning progress of a tenant, served from the database."""
+    async with sessions() as session:
+        return await provision_status(session, tenantId, unmask=caller.kind != "tenant")

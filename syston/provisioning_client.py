@@ -1,0 +1,147 @@
+"""Starting and re-queuing ProvisionTenant from the API (one Temporal client per process)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from syston.errors import Unavailable
+from syston.models import ProgressView, ProvisionInput
+from syston.settings import Settings
+from syston.temporal import (
+    PROGRESS_QUERY,
+    PROVISION_STATUS_ATTR,
+    RETRY_SIGNAL,
+    TENANT_ID_ATTR,
+    TENANT_PLAN_ATTR,
+    WORKFLOW_TYPE,
+    connect,
+    workflow_id,
+)
+
+RequeueAction = Literal["resumed", "restarted", "already_running", "already_active"]
+CONNECT_TIMEOUT_SECONDS = 5.0
+_UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
+@dataclass(frozen=True)
+class RequeueOutcome:
+    action: RequeueAction
+    workflow_id: str
+    run_id: str | None
+
+
+class TemporalGateway:
+    """Holds the process's Temporal client, connecting lazily (the API starts without it)."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(
+                        connect(self._settings), CONNECT_TIMEOUT_SECONDS
+                    )
+                except (TimeoutError, RuntimeError, OSError) as exc:
+                    raise Unavailable(
+                        f"Temporal at {self._settings.temporal_address} is unreachable; "
+                        "retry shortly."
+                    ) from exc
+            return self._client
+
+    async def check(self) -> bool:
+        try:
+            client = await self.client()
+            await asyncio.wait_for(client.service_client.check_health(), 3)
+        except Exception:
+            return False
+        return True
+
+    # -- provisioning ----------------------------------------------------------------------
+
+    async def start_provisioning(self, tenant_id: str, plan: str, *, force: bool = False) -> str:
+        """Start ProvisionTenant, or attach to the running one; returns the run id."""
+        client = await self.client()
+        try:
+            handle = await client.start_workflow(
+                WORKFLOW_TYPE,
+                ProvisionInput(tenant_id=tenant_id, plan=plan, force=force),  # type: ignore[arg-type]
+                id=workflow_id(tenant_id),
+                task_queue=self._settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(TENANT_ID_ATTR, tenant_id),
+                        SearchAttributePair(TENANT_PLAN_ATTR, plan),
+                        SearchAttributePair(PROVISION_STATUS_ATTR, "processing"),
+                    ]
+                ),
+            )
+        except RPCError as exc:
+            raise _unavailable(exc) from exc
+        return handle.result_run_id or ""
+
+    async def requeue(
+        self, tenant_id: str, plan: str, tenant_status: str, *, force: bool
+    ) -> RequeueOutcome:
+        """CONTRACT §1 re-queue: signal a stopped run, start a new run, or say why not."""
+        client = await self.client()
+        wf_id = workflow_id(tenant_id)
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(wf_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable(exc) from exc
+            description = None
+        running = (
+            description is not None
+            and description.raw_description.workflow_execution_info.status
+            == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        )
+        if tenant_status == "active" and not force:
+            run_id = description.run_id if description else None
+            return RequeueOutcome("already_active", wf_id, run_id)
+        if running and description is not None:
+            progress = await self._progress(handle)
+            if progress is not None and progress.waiting_for_retry:
+                await handle.signal(RETRY_SIGNAL)
+                return RequeueOutcome("resumed", wf_id, description.run_id)
+            if not force:
+                return RequeueOutcome("already_running", wf_id, description.run_id)
+            # force on a running (busy) run: end it and start over idempotently
+            await handle.terminate("re-queued with force")
+        run_id = await self.start_provisioning(tenant_id, plan, force=force)
+        return RequeueOutcome("restarted", wf_id, run_id)
+
+    async def _progress(self, handle: WorkflowHandle[object, object]) -> ProgressView | None:
+        try:
+            return await handle.query(PROGRESS_QUERY, result_type=ProgressView)
+        except RPCError as exc:
+            raise _unavailable(exc) from exc
+        except Exception:
+            return None
+
+
+def _unavailable(exc: RPCError) -> Exception:
+    if exc.status in _UNAVAILABLE_CODES:
+        return Unavailable(f"Temporal is unavailable ({exc.status.name}); retry shortly.")
+    return exc

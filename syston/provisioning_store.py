@@ -1,0 +1,267 @@
+"""The provisioning ledger: step checkpoints, resources and tenant status transitions.
+
+Every write is a single conditional statement so that activities, which run at least once,
+can repeat any of them safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from syston.db import Owner, ProvisioningStep, Tenant, TenantResources, utcnow
+from syston.models import BeginResult, StepName, steps_for
+
+MAX_ERROR_MESSAGE = 1000
+
+
+class TenantNotFound(LookupError):
+    """No tenant with that id."""
+
+
+@dataclass(frozen=True)
+class ProvisioningContext:
+    """What the activities need to know about a tenant."""
+
+    tenant_id: str
+    slug: str
+    club_name: str
+    plan: str
+    owner_email: str
+    spreadsheet_id: str | None
+    spreadsheet_url: str | None
+    webhook_url: str | None
+    webhook_registered: bool
+
+
+@dataclass(frozen=True)
+class Activation:
+    activated: bool
+    duration_ms: int | None
+
+
+class ProvisioningStore:
+    """Reads and writes the provisioning state of tenants."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def begin(self, tenant_id: str, plan: str, *, force: bool, run_id: str) -> BeginResult:
+        """Called when a run starts: record the run, and say which steps are already done."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            tenant = await session.get(Tenant, tenant_id, with_for_update=True)
+            if tenant is None:
+                return BeginResult(found=False)
+            await self._ensure_steps(session, tenant_id, plan)
+            tenant.workflow_run_id = run_id
+            tenant.provision_started_at = tenant.provision_started_at or now
+            tenant.updated_at = now
+            if force:
+                await session.execute(
+                    update(ProvisioningStep)
+                    .where(ProvisioningStep.tenant_id == tenant_id)
+                    .values(status="pending", error_code=None, error_message=None, updated_at=now)
+                )
+                if tenant.status != "processing":
+                    tenant.status = "processing"
+                    tenant.provisioned_at = None
+                tenant.error_step = tenant.error_code = tenant.error_message = None
+                return BeginResult(found=True, status=tenant.status, completed_steps=[])
+            if tenant.status == "failed":
+                tenant.status = "processing"
+                tenant.error_step = tenant.error_code = tenant.error_message = None
+                await self._reset_failed_steps(session, tenant_id)
+            rows = await session.execute(
+                select(ProvisioningStep.name).where(
+                    ProvisioningStep.tenant_id == tenant_id,
+                    ProvisioningStep.status == "completed",
+                )
+            )
+            done = set(rows.scalars())
+            completed: list[StepName] = [s for s in steps_for(plan) if s in done]
+            return BeginResult(found=True, status=tenant.status, completed_steps=completed)
+
+    async def _ensure_steps(self, session: AsyncSession, tenant_id: str, plan: str) -> None:
+        rows = await session.execute(
+            select(ProvisioningStep.name).where(ProvisioningStep.tenant_id == tenant_id)
+        )
+        present = set(rows.scalars())
+        for position, name in enumerate(steps_for(plan)):
+            if name not in present:
+                session.add(
+                    ProvisioningStep(
+                        tenant_id=tenant_id, name=name, position=position, status="pending"
+                    )
+                )
+
+    async def _reset_failed_steps(self, session: AsyncSession, tenant_id: str) -> None:
+        await session.execute(
+            update(ProvisioningStep)
+            .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.status == "failed")
+            .values(status="pending", updated_at=utcnow())
+        )
+
+    async def step_started(self, tenant_id: str, step: str) -> int:
+        """Mark a step running and count the attempt; returns the attempt number."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ProvisioningStep)
+                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
+                .values(
+                    status="running",
+                    attempts=ProvisioningStep.attempts + 1,
+                    started_at=func.coalesce(ProvisioningStep.started_at, now),
+                    completed_at=None,
+                    updated_at=now,
+                )
+                .returning(ProvisioningStep.attempts)
+            )
+            attempts = result.scalar_one_or_none()
+            if attempts is None:
+                raise TenantNotFound(tenant_id)
+            return int(attempts)
+
+    async def step_retrying(self, tenant_id: str, step: str, code: str, message: str) -> None:
+        await self._set_step(
+            tenant_id, step, status="retrying", error_code=code, error_message=_clip(message)
+        )
+
+    async def step_completed(self, tenant_id: str, step: str) -> None:
+        now = utcnow()
+        await self._set_step(
+            tenant_id,
+            step,
+            status="completed",
+            completed_at=now,
+            error_code=None,
+            error_message=None,
+        )
+
+    async def record_failure(self, tenant_id: str, step: str, code: str, message: str) -> None:
+        """Provisioning stopped on an error retrying won't fix: the step and tenant say why."""
+        now = utcnow()
+        message = _clip(message)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ProvisioningStep)
+                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
+                .values(status="failed", error_code=code, error_message=message, updated_at=now)
+            )
+            await session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.status == "processing")
+                .values(
+                    status="failed",
+                    error_step=step,
+                    error_code=code,
+                    error_message=message,
+                    updated_at=now,
+                )
+            )
+
+    async def resume(self, tenant_id: str) -> None:
+        """A stopped run was told to retry: back to processing, failed steps pending."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.status == "failed")
+                .values(
+                    status="processing",
+                    error_step=None,
+                    error_code=None,
+                    error_message=None,
+                    updated_at=now,
+                )
+            )
+            await self._reset_failed_steps(session, tenant_id)
+
+    async def mark_active(self, tenant_id: str) -> Activation:
+        """Conditional transition to active; repeating it changes nothing."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.status.in_(("processing", "failed")))
+                .values(
+                    status="active",
+                    provisioned_at=now,
+                    updated_at=now,
+                    error_step=None,
+                    error_code=None,
+                    error_message=None,
+                )
+                .returning(Tenant.provision_started_at, Tenant.created_at)
+            )
+            row = result.one_or_none()
+            if row is None:
+                exists = await session.get(Tenant, tenant_id)
+                if exists is None:
+                    raise TenantNotFound(tenant_id)
+                return Activation(activated=False, duration_ms=None)
+            started: datetime = row[1]
+            return Activation(
+                activated=True, duration_ms=int((now - started).total_seconds() * 1000)
+            )
+
+    async def context(self, tenant_id: str) -> ProvisioningContext:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Tenant, Owner.email, TenantResources)
+                    .join(Owner, Owner.tenant_id == Tenant.id)
+                    .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+                    .where(Tenant.id == tenant_id)
+                    .limit(1)
+                )
+            ).one_or_none()
+            if row is None:
+                raise TenantNotFound(tenant_id)
+            tenant, email, resources = row
+            return ProvisioningContext(
+                tenant_id=tenant.id,
+                slug=tenant.slug,
+                club_name=tenant.club_name,
+                plan=tenant.plan,
+                owner_email=email,
+                spreadsheet_id=resources.spreadsheet_id if resources else None,
+                spreadsheet_url=resources.spreadsheet_url if resources else None,
+                webhook_url=resources.webhook_url if resources else None,
+                webhook_registered=bool(resources and resources.webhook_registered_at),
+            )
+
+    async def save_spreadsheet(self, tenant_id: str, spreadsheet_id: str, url: str) -> None:
+        await self._set_resources(tenant_id, spreadsheet_id=spreadsheet_id, spreadsheet_url=url)
+
+    async def save_webhook_registration(self, tenant_id: str, webhook_url: str) -> None:
+        now = utcnow()
+        await self._set_resources(tenant_id, webhook_url=webhook_url, webhook_registered_at=now)
+
+    async def _set_resources(self, tenant_id: str, **values: Any) -> None:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            resources = await session.get(TenantResources, tenant_id)
+            if resources is None:
+                session.add(TenantResources(tenant_id=tenant_id, updated_at=now, **values))
+            else:
+                for key, value in values.items():
+                    setattr(resources, key, value)
+                resources.updated_at = now
+
+    async def _set_step(self, tenant_id: str, step: str, **values: Any) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ProvisioningStep)
+                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
+                .values(updated_at=utcnow(), **values)
+            )
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MAX_ERROR_MESSAGE else message[: MAX_ERROR_MESSAGE - 1] + "…"

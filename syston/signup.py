@@ -1,0 +1,363 @@
+"""Signup: one tenant, one owner, one workflow and at most one promo redemption per signup.
+
+Uniqueness is the database's job (unique slug, unique normalised email, one redemption per
+tenant), so it holds across API replicas; this module turns constraint races into the right
+answer: a replay of the same payload, or SLUG_TAKEN / EMAIL_EXISTS for a different one.
+`Idempotency-Key` requests are recorded (in progress, then done with the exact response) so a
+retry gets the original bytes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from syston.db import (
+    IdempotencyRecord,
+    Owner,
+    PromoCode,
+    PromoRedemption,
+    ProvisioningStep,
+    Tenant,
+    TenantResources,
+    utcnow,
+)
+from syston.errors import Conflict, ServiceError, Unprocessable
+from syston.models import steps_for
+from syston.provisioning_client import TemporalGateway
+from syston.tokens import TokenService
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class SignupData:
+    club_name: str
+    club_slug: str
+    email: str
+    plan: str
+    promo_code: str | None
+
+    @property
+    def email_normalized(self) -> str:
+        return self.email.strip().lower()
+
+    @property
+    def promo_normalized(self) -> str | None:
+        code = (self.promo_code or "").strip().upper()
+        return code or None
+
+    def fingerprint(self) -> str:
+        """Hash of the payload as the service understands it (replays match on this)."""
+        canonical = json.dumps(
+            {
+                "clubName": self.club_name.strip(),
+                "clubSlug": self.club_slug,
+                "email": self.email_normalized,
+                "plan": self.plan,
+                "promoCode": self.promo_normalized,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    status_code: int
+    body: dict[str, Any] | None
+    raw_body: bytes | None = None  # an idempotent replay returns the original bytes
+    replayed_by_key: bool = False
+    tenant_id: str | None = None
+    event: str = "signup_accepted"
+
+
+def new_tenant_id() -> str:
+    return "tenant_" + secrets.token_urlsafe(18)
+
+
+def new_user_id() -> str:
+    return "user_" + secrets.token_urlsafe(12)
+
+
+def status_url(tenant_id: str) -> str:
+    return f"/api/v1/tenants/{tenant_id}/provision-status"
+
+
+class SignupService:
+    """Creates tenants from signups; safe under retries, replays and concurrency."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        temporal: TemporalGateway,
+        tokens: TokenService,
+    ) -> None:
+        self._sessions = sessions
+        self._temporal = temporal
+        self._tokens = tokens
+
+    async def signup(self, data: SignupData, idempotency_key: str | None) -> SignupOutcome:
+        if idempotency_key is None:
+            return await self._signup(data)
+        key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        request_hash = data.fingerprint()
+        claimed = await self._claim_key(key_hash, request_hash)
+        if claimed is not None:
+            return claimed
+        try:
+            outcome = await self._signup(data)
+        except BaseException:
+            # 4xx and failures are not stored under the key: the corrected request may reuse it
+            await self._release_key(key_hash)
+            raise
+        await self._complete_key(key_hash, outcome)
+        return outcome
+
+    # -- the signup itself -------------------------------------------------------------------
+
+    async def _signup(self, data: SignupData) -> SignupOutcome:
+        fingerprint = data.fingerprint()
+        existing = await self._existing(data, fingerprint)
+        if existing is not None:
+            return existing
+        tenant_id, user_id = new_tenant_id(), new_user_id()
+        now = utcnow()
+        try:
+            async with self._sessions.begin() as session:
+                promo = data.promo_normalized
+                if promo is not None:
+                    await self._redeem(session, promo, data.plan)
+                session.add(
+                    Tenant(
+                        id=tenant_id,
+                        slug=data.club_slug,
+                        club_name=data.club_name.strip(),
+                        plan=data.plan,
+                        status="processing",
+                        promo_code=promo,
+                        payload_hash=fingerprint,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.flush()
+                session.add(
+                    Owner(
+                        id=user_id,
+                        tenant_id=tenant_id,
+                        email=data.email.strip(),
+                        email_normalized=data.email_normalized,
+                        created_at=now,
+                    )
+                )
+                for position, step in enumerate(steps_for(data.plan)):
+                    session.add(
+                        ProvisioningStep(
+                            tenant_id=tenant_id,
+                            name=step,
+                            position=position,
+                            status="pending",
+                            attempts=0,
+                            updated_at=now,
+                        )
+                    )
+                session.add(TenantResources(tenant_id=tenant_id, updated_at=now))
+                if promo is not None:
+                    session.add(PromoRedemption(tenant_id=tenant_id, code=promo, redeemed_at=now))
+        except IntegrityError:
+            # Lost a race with a concurrent signup: same payload → replay, else a conflict.
+            existing = await self._existing(data, fingerprint)
+            if existing is not None:
+                return existing
+            raise
+        try:
+            await self._temporal.start_provisioning(tenant_id, data.plan)
+        except BaseException:
+            await self._undo(tenant_id, data.promo_normalized)
+            raise
+        token = self._tokens.issue_tenant(tenant_id, user_id)
+        body = {
+            "tenantId": tenant_id,
+            "status": "processing",
+            "plan": data.plan,
+            "jwt": token,
+            "statusUrl": status_url(tenant_id),
+        }
+        return SignupOutcome(202, body, tenant_id=tenant_id)
+
+    async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
+        """A tenant already holding this slug or email: a replay, or the conflict to report."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Tenant, Owner.email_normalized)
+                    .join(Owner, Owner.tenant_id == Tenant.id)
+                    .where(
+                        or_(
+                            Tenant.slug == data.club_slug,
+                            Owner.email_normalized == data.email_normalized,
+                        )
+                    )
+                )
+            ).all()
+        for tenant, _email in rows:
+            if tenant.payload_hash == fingerprint and tenant.slug == data.club_slug:
+                # Heals a signup whose workflow start was interrupted; a no-op otherwise.
+                await self._temporal.start_provisioning(tenant.id, tenant.plan)
+                body = {
+                    "tenantId": tenant.id,
+                    "status": tenant.status,
+                    "plan": tenant.plan,
+                    "statusUrl": status_url(tenant.id),
+                    "replayed": True,
+                }
+                return SignupOutcome(200, body, tenant_id=tenant.id, event="signup_replayed")
+        for tenant, _email in rows:
+            if tenant.slug == data.club_slug:
+                raise Conflict(
+                    f"The slug '{data.club_slug}' is already registered.",
+                    code="SLUG_TAKEN",
+                    title="Slug already registered",
+                )
+        if rows:
+            raise Conflict(
+                "That email address is already registered; sign in or use another address.",
+                code="EMAIL_EXISTS",
+                title="Email already registered",
+            )
+        return None
+
+    async def _redeem(self, session: AsyncSession, code: str, plan: str) -> None:
+        """Count one redemption atomically, only if the code is valid for this signup."""
+        now = utcnow()
+        result = await session.execute(
+            update(PromoCode)
+            .where(
+                PromoCode.code == code,
+                or_(PromoCode.plan.is_(None), PromoCode.plan == plan),
+                or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
+                or_(
+                    PromoCode.max_redemptions.is_(None),
+                    PromoCode.redemptions < PromoCode.max_redemptions,
+                ),
+            )
+            .values(redemptions=PromoCode.redemptions + 1)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Unprocessable(
+                "The promo code is unknown, expired, fully redeemed or not valid for this plan.",
+                code="INVALID_PROMO",
+                title="Invalid promo code",
+                extra={"errors": [{"field": "promoCode", "message": "invalid promo code"}]},
+            )
+
+    async def _undo(self, tenant_id: str, promo: str | None) -> None:
+        """The workflow could not be started: take the signup back so nothing is half-done."""
+        async with self._sessions.begin() as session:
+            deleted = await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+            if promo is not None and deleted.rowcount:  # type: ignore[attr-defined]
+                await session.execute(
+                    delete(PromoRedemption).where(PromoRedemption.tenant_id == tenant_id)
+                )
+                await session.execute(
+                    update(PromoCode)
+                    .where(PromoCode.code == promo)
+                    .values(redemptions=PromoCode.redemptions - 1)
+                )
+
+    # -- idempotency keys ------------------------------------------------------------------
+
+    async def _claim_key(self, key_hash: str, request_hash: str) -> SignupOutcome | None:
+        """Claim the key for this request, or answer from what the key already holds."""
+        now = utcnow()
+        for _ in range(3):
+            try:
+                async with self._sessions.begin() as session:
+                    session.add(
+                        IdempotencyRecord(
+                            key_hash=key_hash,
+                            request_hash=request_hash,
+                            state="in_progress",
+                            created_at=now,
+                            expires_at=now + IDEMPOTENCY_TTL,
+                        )
+                    )
+                return None
+            except IntegrityError:
+                pass
+            async with self._sessions.begin() as session:
+                record = await session.get(IdempotencyRecord, key_hash)
+                if record is None:
+                    continue
+                if record.expires_at <= now:
+                    await session.delete(record)
+                    continue
+                if record.request_hash != request_hash:
+                    raise Unprocessable(
+                        "This Idempotency-Key was used with a different request body; "
+                        "use a new key for a new request.",
+                        code="IDEMPOTENCY_KEY_REUSED",
+                        title="Idempotency key reused",
+                    )
+                if record.state != "done" or record.response_body is None:
+                    raise Conflict(
+                        "A request with this Idempotency-Key is still in progress; retry shortly.",
+                        code="IDEMPOTENCY_IN_PROGRESS",
+                        title="Request in progress",
+                        headers={"Retry-After": "1"},
+                    )
+                return SignupOutcome(
+                    record.response_status or 202,
+                    None,
+                    raw_body=record.response_body.encode(),
+                    replayed_by_key=True,
+                    tenant_id=record.tenant_id,
+                    event="signup_replayed",
+                )
+        raise Conflict(
+            "The Idempotency-Key is contended; retry shortly.",
+            code="IDEMPOTENCY_IN_PROGRESS",
+            title="Request in progress",
+        )
+
+    async def _complete_key(self, key_hash: str, outcome: SignupOutcome) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.key_hash == key_hash)
+                .values(
+                    state="done",
+                    response_status=outcome.status_code,
+                    response_body=render(outcome.body),
+                    tenant_id=outcome.tenant_id,
+                )
+            )
+
+    async def _release_key(self, key_hash: str) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.key_hash == key_hash,
+                        IdempotencyRecord.state == "in_progress",
+                    )
+                )
+        except Exception:  # the original error matters more; the key expires anyway
+            return
+
+
+def render(body: dict[str, Any] | None) -> str:
+    """The exact bytes sent (and replayed) for a signup response."""
+    return json.dumps(body, separators=(",", ":"))
+
+
+__all__ = ["ServiceError", "SignupData", "SignupOutcome", "SignupService"]

@@ -1,0 +1,88 @@
+"""The worker's composition root: Temporal client, converter, workflows and activities.
+
+`python worker.py` is `syston worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.provisioning import ProvisioningActivities
+from activities.sheets_backends import build_sheets_backend
+from integrations.make import MakeClient
+from syston.db import create_engine, sessionmaker
+from syston.logs import configure_logging, log_event
+from syston.provisioning_store import ProvisioningStore
+from syston.settings import Settings, get_settings
+from syston.temporal import connect
+from syston.webhook_policy import build_safe_client
+from workflows.provision import ProvisionTenant
+
+MAX_CONCURRENT_ACTIVITIES = 50
+
+
+@contextlib.asynccontextmanager
+async def provisioning_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A configured (not yet running) worker with its engine and HTTP clients, closed after."""
+    engine = create_engine(settings.effective_database_url)
+    timeout = httpx.Timeout(settings.upstream_timeout_seconds)
+    http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    tenant_http = build_safe_client(
+        settings.webhook_host_patterns, settings.upstream_timeout_seconds
+    )
+    try:
+        activities = ProvisioningActivities(
+            ProvisioningStore(sessionmaker(engine)),
+            sheets=build_sheets_backend(settings, http),
+            make=MakeClient(http, settings.upstream_timeout_seconds),
+            platform_webhook_url=settings.make_webhook_url,
+            tenant_webhook_client=tenant_http,
+        )
+        yield Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ProvisionTenant],
+            activities=activities.all(),
+            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        )
+    finally:
+        await tenant_http.aclose()
+        await http.aclose()
+        await engine.dispose()
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    """Run until cancelled or SIGTERM/SIGINT; in-flight activities are retried elsewhere."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_file)
+    client = await connect(settings)
+    async with provisioning_worker(client, settings) as worker:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        log_event(
+            "worker_started",
+            task_queue=settings.temporal_task_queue,
+            temporal=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+        )
+        async with worker:
+            await stop.wait()
+        log_event("worker_stopped")
+
+
+def main() -> None:
+    asyncio.run(run_worker())
+
+
+if __name__ == "__main__":
+    main()

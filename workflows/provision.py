@@ -1,0 +1,170 @@
+"""ProvisionTenant: the durable provisioning of one tenant (CONTRACT §1 steps, §6 names).
+
+The run asks the database which steps are already done, runs the rest in order, and on an error
+that retrying will not fix records it and waits (open, not failed) for the `retry` signal. A new
+run of the same id (a re-queue after the old run closed) resumes from the first incomplete step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from syston.models import (
+        ACTIVITY_BEGIN,
+        ACTIVITY_RECORD_FAILURE,
+        ACTIVITY_RESUME,
+        BeginInput,
+        BeginResult,
+        FailureInput,
+        ProgressView,
+        ProvisionInput,
+        ProvisionResult,
+        ResumeInput,
+        StepInput,
+        StepName,
+        StepProgress,
+        StepResult,
+        steps_for,
+    )
+    from syston.temporal import PROVISION_STATUS_ATTR
+
+# A worker that dies mid-step is noticed within HEARTBEAT_TIMEOUT (activities heartbeat while
+# they wait on upstreams), so provisioning resumes well inside a minute of a worker returning.
+STEP_START_TO_CLOSE = timedelta(seconds=60)
+STEP_HEARTBEAT = timedelta(seconds=10)
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=15,
+)
+LEDGER_START_TO_CLOSE = timedelta(seconds=15)
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+)
+
+
+@workflow.defn(name="ProvisionTenant")
+class ProvisionTenant:
+    """Creates a tenant's resources step by step; never redoes a completed step."""
+
+    def __init__(self) -> None:
+        self._tenant_id = ""
+        self._status = "processing"
+        self._steps: dict[StepName, str] = {}
+        self._retry_requested = False
+        self._waiting = False
+        self._last_error: str | None = None
+
+    @workflow.run
+    async def run(self, request: ProvisionInput) -> ProvisionResult:
+        self._tenant_id = request.tenant_id
+        plan_steps = steps_for(request.plan)
+        self._steps = dict.fromkeys(plan_steps, "pending")
+        begin = await workflow.execute_activity(
+            ACTIVITY_BEGIN,
+            BeginInput(tenant_id=request.tenant_id, plan=request.plan, force=request.force),
+            start_to_close_timeout=LEDGER_START_TO_CLOSE,
+            retry_policy=LEDGER_RETRY,
+            result_type=BeginResult,
+        )
+        if not begin.found:
+            self._status = "abandoned"
+            return ProvisionResult(tenant_id=request.tenant_id, status="abandoned")
+        for done in begin.completed_steps:
+            self._steps[done] = "completed"
+        self._set_status("processing")
+
+        while True:
+            failed = await self._run_pending_steps(request)
+            if failed is None:
+                break
+            step, code, message = failed
+            self._steps[step] = "failed"
+            self._last_error = f"{step}: {code}: {message}"
+            # Accept `retry` from here on: a signal sent while the failure is being recorded
+            # must not be lost.
+            self._waiting = True
+            await workflow.execute_activity(
+                ACTIVITY_RECORD_FAILURE,
+                FailureInput(tenant_id=request.tenant_id, step=step, code=code, message=message),
+                start_to_close_timeout=LEDGER_START_TO_CLOSE,
+                retry_policy=LEDGER_RETRY,
+            )
+            self._set_status("failed")
+            await workflow.wait_condition(lambda: self._retry_requested)
+            self._retry_requested = False
+            self._waiting = False
+            self._last_error = None
+            self._steps[step] = "pending"
+            await workflow.execute_activity(
+                ACTIVITY_RESUME,
+                ResumeInput(tenant_id=request.tenant_id),
+                start_to_close_timeout=LEDGER_START_TO_CLOSE,
+                retry_policy=LEDGER_RETRY,
+            )
+            self._set_status("processing")
+
+        self._set_status("active")
+        return ProvisionResult(
+            tenant_id=request.tenant_id, status="active", completed_steps=list(plan_steps)
+        )
+
+    async def _run_pending_steps(self, request: ProvisionInput) -> tuple[StepName, str, str] | None:
+        """Run every step not yet completed; on a stopping error return (step, code, message)."""
+        for step, state in self._steps.items():
+            if state == "completed":
+                continue
+            self._steps[step] = "running"
+            try:
+                await workflow.execute_activity(
+                    step,
+                    StepInput(tenant_id=request.tenant_id, step=step, force=request.force),
+                    start_to_close_timeout=STEP_START_TO_CLOSE,
+                    heartbeat_timeout=STEP_HEARTBEAT,
+                    retry_policy=STEP_RETRY,
+                    result_type=StepResult,
+                )
+            except ActivityError as err:
+                code, message = _describe(err)
+                return step, code, message
+            self._steps[step] = "completed"
+        return None
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([PROVISION_STATUS_ATTR.value_set(status)])
+
+    @workflow.signal(name="retry")
+    def retry(self) -> None:
+        """Resume a run stopped on an error (ops: Temporal UI → Send signal → retry)."""
+        if self._waiting:
+            self._retry_requested = True
+
+    @workflow.query(name="progress")
+    def progress(self) -> ProgressView:
+        """The steps and where the run is."""
+        return ProgressView(
+            tenant_id=self._tenant_id,
+            status=self._status,
+            waiting_for_retry=self._waiting,
+            steps=[StepProgress(name=n, status=s) for n, s in self._steps.items()],  # type: ignore[arg-type]
+            last_error=self._last_error,
+        )
+
+
+def _describe(err: ActivityError) -> tuple[str, str]:
+    """The error code and message of a step that stopped (non-retryable or out of attempts)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type or "STEP_FAILED", cause.message
+    if cause is not None:
+        return type(cause).__name__.upper(), str(cause) or "step timed out"
+    return "STEP_FAILED", str(err)
