@@ -11,7 +11,7 @@ Checks, in the contract's order (the first failing one is the reason)::
     WebhookUrlRejected(reason)       credentials_in_url → not_https → bad_port → ip_literal
                                      → host_not_allowed → unresolvable | private_address
 
-Both derive from `WebhookUrlError`, which is what delivery code catches.
+Both derive from `WebhookUrlError`. At delivery the client raises only `WebhookUrlRejected`.
 
 Decisions:
 - Any `@` in the authority is `credentials_in_url`, and so is a backslash there: browsers read
@@ -288,7 +288,10 @@ class SafeWebhookTransport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        parsed = check_webhook_url_syntax(str(request.url), self._allowed)
+        try:
+            parsed = check_webhook_url_syntax(str(request.url), self._allowed)
+        except InvalidWebhookUrl as exc:  # callers handle one exception type at delivery
+            raise WebhookUrlRejected("host_not_allowed", str(exc)) from exc
         addresses = await resolve_public_addresses(parsed.host, self._resolver)
         failure: httpx.ConnectError | None = None
         for address in addresses:
@@ -319,8 +322,9 @@ def build_safe_client(
 ) -> httpx.AsyncClient:
     """An httpx client for tenant-owned webhook URLs: address-checked, never redirected.
 
-    Requests to a refused URL raise `WebhookUrlError`. `transport` replaces the network
-    transport under the checks (tests).
+    A request to a refused URL or address raises `WebhookUrlRejected` (a URL that is not even
+    parseable counts as `host_not_allowed` here). `transport` replaces the network transport
+    under the checks (tests).
     """
     return httpx.AsyncClient(
         transport=SafeWebhookTransport(allowed, resolver=resolver, transport=transport),

@@ -332,6 +332,7 @@ async def test_refuses_a_url_that_fails_the_policy() -> None:
             ("https://evil.com/x", "host_not_allowed"),
             ("https://internal.make.com/x", "private_address"),
             ("https://hook.eu1.make.com:8443/x", "bad_port"),
+            ("https://hook.eu1.make.com%2eevil.com/x", "host_not_allowed"),  # unparseable host
         ]:
             with pytest.raises(WebhookUrlRejected) as caught:
                 await client.post(url, json={})
