@@ -1,0 +1,29 @@
+# One image for every Syston component: `syston api`, `syston worker`, `syston migrate`.
+# First draft: the build machines have no Docker daemon, so this is written, not yet built.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+COPY pyproject.toml README.md worker.py ./
+COPY syston/ syston/
+COPY api/ api/
+COPY workflows/ workflows/
+COPY activities/ activities/
+COPY integrations/ integrations/
+COPY emulators/ emulators/
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app syston
+
+USER syston
+# Nothing persistent lives here in production (PostgreSQL and Temporal hold the state).
+ENV SYSTON_DATA_DIR=/tmp/syston \
+    SYSTON_ENV=production
+EXPOSE 8000
+
+ENTRYPOINT ["syston"]
+CMD ["api", "--host", "0.0.0.0", "--port", "8000"]

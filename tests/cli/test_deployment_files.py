@@ -1,0 +1,115 @@
+"""docker-compose.yml, Dockerfile and .env.example agree with the code they deploy."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syston.cli import build_parser
+from syston.settings import Settings
+from tests.cli.helpers import setting_env_names
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables of third-party images, not ours.
+IMAGE_VARIABLES = {
+    "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "temporal": {
+        "DB",
+        "DB_PORT",
+        "POSTGRES_USER",
+        "POSTGRES_PWD",
+        "POSTGRES_SEEDS",
+        "DEFAULT_NAMESPACE",
+    },
+    "temporal-setup": {"TEMPORAL_ADDRESS"},
+    "temporal-ui": {"TEMPORAL_ADDRESS"},
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def _subcommands() -> set[str]:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(action.choices)
+
+
+def _syston_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("image", "").startswith("syston") or "build" in service
+    }
+
+
+def test_the_deployment_has_every_component(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("postgres", "temporal", "temporal-ui", "migrate", "api", "worker"):
+        assert name in services
+    assert set(_syston_services(compose)) == {"migrate", "api", "worker"}
+
+
+def test_syston_services_run_real_subcommands_that_parse(compose: dict[str, Any]) -> None:
+    parser = build_parser()
+    for name, service in _syston_services(compose).items():
+        command = service["command"]
+        assert command[0] in _subcommands(), name
+        parser.parse_args(command)  # exits on an unknown flag
+    assert _syston_services(compose)["api"]["command"][:3] == ["api", "--host", "0.0.0.0"]
+
+
+def test_syston_services_set_only_real_settings(compose: dict[str, Any]) -> None:
+    known = setting_env_names()
+    for name, service in _syston_services(compose).items():
+        unknown = set(service["environment"]) - known
+        assert unknown == set(), f"{name} sets {unknown}, which Settings does not read"
+        assert service["environment"]["SYSTON_ENV"] == "production"
+
+
+def test_other_services_set_only_their_images_variables(compose: dict[str, Any]) -> None:
+    for name, allowed in IMAGE_VARIABLES.items():
+        assert set(compose["services"][name].get("environment", {})) <= allowed, name
+
+
+def test_secrets_are_required_not_defaulted(compose: dict[str, Any]) -> None:
+    env = _syston_services(compose)["api"]["environment"]
+    for name in ("JWT_SECRET", "GOOGLE_SERVICE_ACCOUNT_KEY", "MAKE_WEBHOOK_URL"):
+        assert re.fullmatch(rf"\$\{{{name}:\?.+\}}", env[name]), env[name]
+    assert ":?" in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+
+
+def test_app_services_wait_for_migrations_and_search_attributes(compose: dict[str, Any]) -> None:
+    for name in ("api", "worker"):
+        depends = compose["services"][name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
+    setup = compose["services"]["temporal-setup"]["command"]
+    for attribute in ("TenantId", "TenantPlan", "ProvisionStatus"):
+        assert attribute in setup
+
+
+def test_the_image_runs_syston() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["syston"]' in dockerfile
+    for package in ("syston", "api", "workflows", "activities", "integrations", "emulators"):
+        assert f"COPY {package}/ {package}/" in dockerfile
+    assert "worker.py" in dockerfile
+
+
+def test_env_example_documents_every_setting() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^# ([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+    expected = {(info.alias or name).upper() for name, info in Settings.model_fields.items()}
+    assert expected - documented == set()
+    assert documented - expected == set()
+    # Every assignment is commented out: copying it to .env changes nothing.
+    assert not re.search(r"^[A-Z_]+=", text, flags=re.MULTILINE)
