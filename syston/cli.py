@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from syston import temporal_server
 
@@ -104,12 +104,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if settings.jwt_secret is None:
+        # The API signs tenant tokens at signup; in dev, reuse the secret `syston dev` made.
+        secret = jwt_secrets(settings)[0]
+        settings = settings.model_copy(update={"jwt_secret": SecretStr(secret.decode())})
+        print(f"{PROG}: JWT_SECRET not set: using the one in {settings.data_dir}", file=sys.stderr)
     import uvicorn
 
     from api.app import create_app
+    from syston.logs import configure_logging
 
-    # The app logs every request itself (`http_request` events), so uvicorn's access log is off.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    # uvicorn's own lines go through our JSON logging too (log_config=None keeps its hands off);
+    # the app logs every request itself (`http_request`), so uvicorn's access log is off.
+    configure_logging(settings.log_level, settings.log_file)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
+    )
     return 0
 
 
@@ -137,6 +147,7 @@ def cmd_temporal(args: argparse.Namespace) -> int:
         ip=args.ip,
         namespace=settings.temporal_namespace,
         headless=args.headless,
+        log_level=args.log_level,
     )
     temporal_server.exec_dev_server(options)
     return 0  # not reached: exec replaced this process
@@ -280,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     temporal.add_argument("--ip", default="127.0.0.1", help="interface to bind")
     temporal.add_argument("--headless", action="store_true", help="no Web UI")
+    temporal.add_argument(
+        "--log-level",
+        default="warn",
+        choices=["debug", "info", "warn", "error"],
+        help="the server's log level",
+    )
 
     add("migrate", "apply database migrations (Alembic upgrade to head)", cmd_migrate)
 

@@ -376,6 +376,8 @@ class DevStack:
                 "--port", str(o.temporal_port),
                 "--ui-port", str(o.ui_port),
                 "--db-filename", str(db),
+                # At `warn` the dev server reports its own shutdown as a burst of failed polls.
+                "--log-level", "error",
             )
         )  # fmt: skip
         emulators = None
