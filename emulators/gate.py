@@ -6,6 +6,7 @@ Also the error bodies each upstream really sends, so clients' error handling mee
 from __future__ import annotations
 
 import asyncio
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -142,7 +143,8 @@ def bearer_token(request: Request) -> str | None:
 def require_google_auth(request: Request) -> Response | None:
     """401 in Google's shape unless the request carries a token issued by `/token`."""
     token = bearer_token(request)
-    if token is None or token not in state_of(request).tokens:
+    issued = state_of(request).tokens.get(token) if token is not None else None
+    if issued is None or issued["expiresAt"] < time.time():
         return google_error(
             401,
             "Request had invalid authentication credentials. Expected OAuth 2 access token, "

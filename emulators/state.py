@@ -152,7 +152,8 @@ def new_spreadsheet_id() -> str:
 
 
 class EmulatorState:
-    """Everything the emulators remember; `reset()` forgets it all but the dev folder."""
+    """Everything the emulators remember; `reset()` forgets it all but the dev folder and the
+    access tokens already issued (a running worker keeps its token across a test's reset)."""
 
     def __init__(self) -> None:
         self.files: dict[str, DriveFile] = {}
@@ -164,7 +165,6 @@ class EmulatorState:
 
     def reset(self) -> None:
         self.files.clear()
-        self.tokens.clear()
         self.deliveries.clear()
         self.requests.clear()
         self.faults.clear()
