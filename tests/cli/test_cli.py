@@ -153,3 +153,10 @@ def test_settings_come_from_dotenv_too(tmp_path: Path, clean_env: dict[str, str]
     result = run_syston("token", "admin", env=clean_env, cwd=tmp_path)
     assert result.returncode == 2
     assert "JWT_SECRET must be at least 32 bytes" in result.stderr
+
+
+def test_api_without_a_secret_names_jwt_secret(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    result = run_syston("api", "--port", "1", env=clean_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -144,11 +144,17 @@ def _alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """True while any non-zombie process is in the group (an orphan's zombie may linger)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 class DevStackRun:
@@ -276,3 +282,16 @@ def test_syston_dev_resumes_and_stops_when_a_child_dies(
     assert second.process.wait(timeout=60) == 1, second.log()
     assert "worker" in second.log().split("exited unexpectedly")[0].splitlines()[-1]
     _assert_all_gone(second, children)
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_takes_its_children_with_it(
+    tmp_path: Path, dev_runs: list[DevStackRun]
+) -> None:
+    run = DevStackRun(tmp_path, tmp_path / "data")
+    dev_runs.append(run)
+    run.wait_until_ready()
+    children = _children_of(run.process.pid)
+    run.process.kill()  # SIGKILL: no chance to clean up; the kernel tells the children
+    run.process.wait(timeout=10)
+    _assert_all_gone(run, children)
