@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from api import problems
 from api.middleware import BodyGuard, RequestContext
-from api.routes import internal, meta, signup, tenants
+from api.routes import admin, internal, meta, signup, tenants
 from syston.db import create_engine, sessionmaker
 from syston.logs import configure_logging
 from syston.provisioning_client import TemporalGateway
@@ -51,7 +51,8 @@ def create_app(
         app.state.tokens = tokens
         app.state.signup = SignupService(sessions, gateway, tokens)
         try:
-            yield
+            async with admin.admin_services(app, settings, sessions):
+                yield
         finally:
             await engine.dispose()
 
@@ -62,7 +63,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (meta.router, signup.router, tenants.router, internal.router):
+    for router in (meta.router, signup.router, tenants.router, internal.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)

@@ -1,0 +1,170 @@
+"""Request and response models of the admin routes (field names as CONTRACT §1 writes them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.schemas import ProvisionStatusView
+from syston.models import Plan, TenantStatus
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError("timestamp out of range") from None
+
+
+Rfc3339 = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+TenantIdField = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookUpdateRequest(_Request):
+    tenant: TenantIdField
+    make_webhook_url: str = Field(max_length=4096)
+
+
+class WebhookUpdated(BaseModel):
+    tenantId: str
+    webhookUrl: str
+    updatedAt: str
+
+
+class WebhookTestResult(BaseModel):
+    delivered: bool
+    status: int | None
+    error: str | None
+
+
+# -- tenants ----------------------------------------------------------------------------------
+
+
+class TenantSummaryView(BaseModel):
+    tenantId: str
+    slug: str
+    clubName: str
+    plan: str
+    status: str
+    ownerEmail: str | None
+    createdAt: str
+    updatedAt: str
+    provisionedAt: str | None
+
+
+class TenantPageView(BaseModel):
+    items: list[TenantSummaryView]
+    nextCursor: str | None
+
+
+class AuditView(BaseModel):
+    at: str
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class AdminTenantView(ProvisionStatusView):
+    """provision-status, unmasked, plus what only admins see."""
+
+    clubName: str
+    ownerEmail: str | None
+    promoCode: str | None
+    provisionStartedAt: str | None
+    webhookRegisteredAt: str | None
+    audit: list[AuditView]
+
+
+class StatusOverrideRequest(_Request):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: TenantStatus
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StatusOverrideResult(BaseModel):
+    tenantId: str
+    status: str
+    previousStatus: str
+    updatedAt: str
+    provisionedAt: str | None
+
+
+# -- promo codes ------------------------------------------------------------------------------
+
+
+class PromoCreateRequest(_Request):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    plan: Plan | None = None
+    maxRedemptions: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    expiresAt: Rfc3339 | None = None
+
+
+class PromoView(BaseModel):
+    code: str
+    plan: str | None
+    maxRedemptions: int | None
+    redemptions: int
+    expiresAt: str | None
+    createdAt: str
+
+
+class PromoList(BaseModel):
+    items: list[PromoView]
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+class RevokeRequest(_Request):
+    jti: str = Field(min_length=1, max_length=128)
+
+
+class RevocationView(BaseModel):
+    jti: str
+    revoked: bool
+    revokedAt: str | None
+
+
+class CutoffRequest(_Request):
+    notBefore: Rfc3339
+    tenantId: TenantIdField | None = None
+
+
+class CutoffView(BaseModel):
+    scope: Literal["global", "tenant"]
+    tenantId: str | None
+    notBefore: str
+    updatedAt: str
+
+
+# -- stats ------------------------------------------------------------------------------------
+
+
+class HourCount(BaseModel):
+    hour: str
+    count: int
+
+
+class ProvisioningSecondsView(BaseModel):
+    avg: float | None
+    p50: float | None
+    p95: float | None
+
+
+class StatsView(BaseModel):
+    tenantsByStatus: dict[str, int]
+    signupsPerHour: list[HourCount]
+    provisioningSeconds: ProvisioningSecondsView
+    denialsByReason: dict[str, int]
