@@ -40,6 +40,7 @@ from syston.provisioning_store import ProvisioningContext, ProvisioningStore, Te
 from syston.webhook_policy import WebhookUrlRejected
 
 HEARTBEAT_EVERY_SECONDS = 2.0
+RETRYABLE_URL_REJECTIONS = frozenset({"unresolvable"})
 
 
 class SheetsBackend(Protocol):
@@ -83,7 +84,10 @@ class ProvisioningActivities:
         """Record the run and report which steps are already completed."""
         info = activity.info()
         result = await self._store.begin(
-            request.tenant_id, request.plan, force=request.force, run_id=info.workflow_run_id
+            request.tenant_id,
+            request.plan,
+            force=request.force,
+            run_id=info.workflow_run_id or "",
         )
         if result.found and info.attempt == 1:
             log_event(
@@ -239,10 +243,12 @@ class ProvisioningActivities:
         self, request: StepInput, attempt: int, exc: UpstreamError | WebhookUrlRejected
     ) -> ApplicationError:
         if isinstance(exc, WebhookUrlRejected):
+            # At delivery time a name that does not resolve is most likely a DNS blip: retry
+            # (and stop once attempts run out). Every other reason is a property of the URL.
             code, message, retryable, delay = (
                 "WEBHOOK_URL_REJECTED",
                 f"webhook URL refused: {exc.reason}",
-                False,
+                exc.reason in RETRYABLE_URL_REJECTIONS,
                 None,
             )
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowHandle
@@ -17,10 +17,9 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from syston.errors import Unavailable
-from syston.models import ProgressView, ProvisionInput
+from syston.models import ProvisionInput
 from syston.settings import Settings
 from syston.temporal import (
-    PROGRESS_QUERY,
     PROVISION_STATUS_ATTR,
     RETRY_SIGNAL,
     TENANT_ID_ATTR,
@@ -79,10 +78,13 @@ class TemporalGateway:
     async def start_provisioning(self, tenant_id: str, plan: str, *, force: bool = False) -> str:
         """Start ProvisionTenant, or attach to the running one; returns the run id."""
         client = await self.client()
+        request = ProvisionInput.model_validate(
+            {"tenant_id": tenant_id, "plan": plan, "force": force}
+        )
         try:
-            handle = await client.start_workflow(
+            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
                 WORKFLOW_TYPE,
-                ProvisionInput(tenant_id=tenant_id, plan=plan, force=force),  # type: ignore[arg-type]
+                request,
                 id=workflow_id(tenant_id),
                 task_queue=self._settings.temporal_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -102,7 +104,11 @@ class TemporalGateway:
     async def requeue(
         self, tenant_id: str, plan: str, tenant_status: str, *, force: bool
     ) -> RequeueOutcome:
-        """CONTRACT §1 re-queue: signal a stopped run, start a new run, or say why not."""
+        """CONTRACT §1 re-queue: signal a stopped run, start a new run, or say why not.
+
+        The database says whether the run stopped (`failed` is written by the run itself while
+        it waits for `retry`), so no query is needed and a busy worker cannot stall the call.
+        """
         client = await self.client()
         wf_id = workflow_id(tenant_id)
         handle: WorkflowHandle[object, object] = client.get_workflow_handle(wf_id)
@@ -117,28 +123,38 @@ class TemporalGateway:
             and description.raw_description.workflow_execution_info.status
             == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
         )
+        run_id = description.run_id if description else None
         if tenant_status == "active" and not force:
-            run_id = description.run_id if description else None
             return RequeueOutcome("already_active", wf_id, run_id)
-        if running and description is not None:
-            progress = await self._progress(handle)
-            if progress is not None and progress.waiting_for_retry:
-                await handle.signal(RETRY_SIGNAL)
-                return RequeueOutcome("resumed", wf_id, description.run_id)
-            if not force:
-                return RequeueOutcome("already_running", wf_id, description.run_id)
-            # force on a running (busy) run: end it and start over idempotently
-            await handle.terminate("re-queued with force")
+        if running:
+            if tenant_status == "failed":
+                # A stale signal (the run already resumed) is ignored by the workflow.
+                if await self._signal_retry(handle):
+                    return RequeueOutcome("resumed", wf_id, run_id)
+            elif not force:
+                return RequeueOutcome("already_running", wf_id, run_id)
+            else:
+                # force on a busy run: end it and start over; every step is idempotent.
+                await self._terminate(handle, "re-queued with force")
         run_id = await self.start_provisioning(tenant_id, plan, force=force)
         return RequeueOutcome("restarted", wf_id, run_id)
 
-    async def _progress(self, handle: WorkflowHandle[object, object]) -> ProgressView | None:
+    async def _signal_retry(self, handle: WorkflowHandle[object, object]) -> bool:
+        """Send `retry`; False when the run closed in the meantime."""
         try:
-            return await handle.query(PROGRESS_QUERY, result_type=ProgressView)
+            await handle.signal(RETRY_SIGNAL)
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
             raise _unavailable(exc) from exc
-        except Exception:
-            return None
+        return True
+
+    async def _terminate(self, handle: WorkflowHandle[object, object], reason: str) -> None:
+        try:
+            await handle.terminate(reason)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable(exc) from exc
 
 
 def _unavailable(exc: RPCError) -> Exception:

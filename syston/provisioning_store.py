@@ -182,6 +182,28 @@ class ProvisioningStore:
             )
             await self._reset_failed_steps(session, tenant_id)
 
+    async def reopen(self, tenant_id: str) -> bool:
+        """A forced re-queue of an active tenant: back to processing, every step pending.
+
+        Done before the new run starts, so a client polling provision-status never sees the
+        old `active` after being told `restarted`. True when the tenant was active.
+        """
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.status == "active")
+                .values(status="processing", provisioned_at=None, updated_at=now)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            await session.execute(
+                update(ProvisioningStep)
+                .where(ProvisioningStep.tenant_id == tenant_id)
+                .values(status="pending", error_code=None, error_message=None, updated_at=now)
+            )
+            return True
+
     async def mark_active(self, tenant_id: str) -> Activation:
         """Conditional transition to active; repeating it changes nothing."""
         now = utcnow()

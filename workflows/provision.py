@@ -11,7 +11,15 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    RetryState,
+)
+from temporalio.exceptions import (
+    TimeoutError as ActivityTimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from syston.models import (
@@ -164,7 +172,18 @@ def _describe(err: ActivityError) -> tuple[str, str]:
     """The error code and message of a step that stopped (non-retryable or out of attempts)."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        return cause.type or "STEP_FAILED", cause.message
-    if cause is not None:
-        return type(cause).__name__.upper(), str(cause) or "step timed out"
-    return "STEP_FAILED", str(err)
+        code, message = cause.type or "STEP_FAILED", cause.message
+    elif isinstance(cause, ActivityTimeoutError):
+        # The activity itself timed out (a hung upstream the HTTP timeout did not catch, or a
+        # worker that stopped heartbeating) on its last allowed attempt.
+        kind = cause.type.name.lower() if cause.type is not None else "activity"
+        code, message = "UPSTREAM_TIMEOUT", f"step timed out ({kind} timeout)"
+    elif isinstance(cause, CancelledError):
+        code, message = "STEP_CANCELLED", cause.message or "step cancelled"
+    elif cause is not None:
+        code, message = "STEP_FAILED", f"{type(cause).__name__}: {cause}"
+    else:
+        code, message = "STEP_FAILED", str(err)
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        message = f"{message} (gave up after {STEP_RETRY.maximum_attempts} attempts)"
+    return code, message

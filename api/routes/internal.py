@@ -9,6 +9,7 @@ from api.schemas import QueueRequest, QueueResponse, problem_responses
 from syston.db import Tenant
 from syston.errors import TenantNotFoundError
 from syston.logs import log_event
+from syston.provisioning_store import ProvisioningStore
 
 router = APIRouter(tags=["internal"])
 
@@ -26,6 +27,10 @@ async def queue_provisioning(
         tenant = await session.get(Tenant, body.tenantId)
     if tenant is None:
         raise TenantNotFoundError(body.tenantId)
+    if body.force and tenant.status == "active":
+        # A forced re-queue of an active tenant always starts a new run; say so in the
+        # database first, so polling clients never see the old `active` after `restarted`.
+        await ProvisioningStore(sessions).reopen(tenant.id)
     outcome = await temporal.requeue(tenant.id, tenant.plan, tenant.status, force=body.force)
     log_event(
         "provision_requeue",
