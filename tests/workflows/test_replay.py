@@ -1,0 +1,131 @@
+"""Determinism guard: recorded histories of ProvisionTenant replay against today's code.
+
+The histories (tests/workflows/histories/*.json) cover both plans on the success path and on
+the stop-and-resume path (permanent fault → failed → `retry` signal → active). A change to the
+workflow's command sequence makes the replay fail; such a change needs a versioning patch
+(`workflow.patched`) for runs already in flight, then re-recorded histories:
+
+    SYSTON_RECORD_HISTORIES=1 .venv/bin/pytest -q tests/workflows/test_replay.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from syston.models import ProvisionInput, ProvisionResult, StepName
+from syston.temporal import workflow_id
+from tests.conftest import Stack
+from workflows.provision import ProvisionTenant
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORDING = os.environ.get("SYSTON_RECORD_HISTORIES") == "1"
+
+# name → (plan, the fault that stops it, the step it stops, or None for the success path)
+SCENARIOS: dict[str, tuple[str, dict[str, object] | None, str | None]] = {
+    "pro_success": ("pro", None, None),
+    "starter_success": ("starter", None, None),
+    "pro_stop_and_resume": ("pro", {"target": "sheets", "status": 403}, "create_sheet"),
+    "starter_stop_and_resume": ("starter", {"target": "make", "status": 400}, "configure_webhook"),
+}
+
+
+def load(name: str) -> WorkflowHistory:
+    text = (HISTORIES / f"{name}.json").read_text(encoding="utf-8")
+    return WorkflowHistory.from_json(f"provision-{name}", text)
+
+
+def replayer(workflows: Sequence[type]) -> Replayer:
+    return Replayer(
+        workflows=workflows,
+        data_converter=pydantic_data_converter,
+        # the variants below live in this test module, which the sandbox would re-import
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+
+
+@pytest.mark.skipif(RECORDING, reason="re-recording")
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_recorded_history_replays(name: str) -> None:
+    history = load(name)
+    events = [e.event_type for e in history.events]
+    assert events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    if SCENARIOS[name][1] is not None:
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in events
+    # sandboxed, exactly as the worker runs it
+    sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
+    result = await sandboxed.replay_workflow(history)
+    assert result.replay_failure is None
+
+
+# -- the guard guards: variants with another command sequence fail the replay ----------------
+
+
+@workflow.defn(name="ProvisionTenant", sandboxed=False)
+class StepsReordered(ProvisionTenant):
+    """Runs mark_active before the other steps."""
+
+    @workflow.run
+    async def run(self, request: ProvisionInput) -> ProvisionResult:
+        return await super().run(request)
+
+    async def _run_pending_steps(self, request: ProvisionInput) -> tuple[StepName, str, str] | None:
+        order = sorted(self._steps, key=lambda s: s != "mark_active")
+        self._steps = {s: self._steps[s] for s in order}
+        return await super()._run_pending_steps(request)
+
+
+@workflow.defn(name="ProvisionTenant", sandboxed=False)
+class StatusNotPublished(ProvisionTenant):
+    """Forgets to keep the ProvisionStatus search attribute current."""
+
+    @workflow.run
+    async def run(self, request: ProvisionInput) -> ProvisionResult:
+        return await super().run(request)
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+
+
+@pytest.mark.skipif(RECORDING, reason="re-recording")
+@pytest.mark.parametrize("variant", [StepsReordered, StatusNotPublished])
+@pytest.mark.parametrize("name", ["pro_success", "starter_stop_and_resume"])
+async def test_a_changed_command_sequence_fails_the_replay(variant: type, name: str) -> None:
+    result = await replayer([variant]).replay_workflow(load(name), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
+
+
+# -- re-recording --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not RECORDING, reason="set SYSTON_RECORD_HISTORIES=1 to re-record")
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_record_history(stack: Stack, name: str) -> None:
+    plan, fault, step = SCENARIOS[name]
+    if fault is not None:
+        stack.emulator.add_fault(**fault)
+    response = await stack.signup(f"replay-{name.replace('_', '-')}", plan)
+    tenant_id = response.json()["tenantId"]
+    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    if step is not None:
+        status = await stack.wait_for(tenant_id, "failed")
+        assert status["error"]["step"] == step
+        httpx.delete(f"{stack.emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+        await handle.signal("retry")
+    await asyncio.wait_for(handle.result(), 60)
+    history = await handle.fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    text = json.dumps(json.loads(history.to_json()), indent=1, sort_keys=True)
+    (HISTORIES / f"{name}.json").write_text(text + "\n", encoding="utf-8")
