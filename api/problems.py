@@ -82,10 +82,12 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 def validation_problem(exc: RequestValidationError) -> JSONResponse:
     errors = []
     for err in exc.errors():
+        field = _field_name(err.get("loc", ()))
         message = str(err.get("msg", "invalid value"))
         if err.get("type") == "json_invalid":
-            message = "Request body is not valid JSON"
-        errors.append({"field": _field_name(err.get("loc", ())), "message": message})
+            # FastAPI puts the decoder's character offset where a field name would be
+            field, message = "body", "Request body is not valid JSON"
+        errors.append({"field": field, "message": message})
     return problem(422, "The request did not pass validation; see `errors`.", errors=errors)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,12 +30,15 @@ from syston.db import (
     TenantResources,
     utcnow,
 )
-from syston.errors import Conflict, ServiceError, Unprocessable
+from syston.errors import Conflict, ServiceError, Unavailable, Unprocessable
 from syston.models import steps_for
 from syston.provisioning_client import TemporalGateway
 from syston.tokens import TokenService
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+CONSTRAINT_RACE_ATTEMPTS = 3
+# far longer than a signup takes (an insert and a workflow start)
+IN_PROGRESS_STALE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -126,59 +129,20 @@ class SignupService:
 
     async def _signup(self, data: SignupData) -> SignupOutcome:
         fingerprint = data.fingerprint()
-        existing = await self._existing(data, fingerprint)
-        if existing is not None:
-            return existing
-        tenant_id, user_id = new_tenant_id(), new_user_id()
-        now = utcnow()
-        try:
-            async with self._sessions.begin() as session:
-                promo = data.promo_normalized
-                if promo is not None:
-                    await self._redeem(session, promo, data.plan)
-                session.add(
-                    Tenant(
-                        id=tenant_id,
-                        slug=data.club_slug,
-                        club_name=data.club_name.strip(),
-                        plan=data.plan,
-                        status="processing",
-                        promo_code=promo,
-                        payload_hash=fingerprint,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await session.flush()
-                session.add(
-                    Owner(
-                        id=user_id,
-                        tenant_id=tenant_id,
-                        email=data.email.strip(),
-                        email_normalized=data.email_normalized,
-                        created_at=now,
-                    )
-                )
-                for position, step in enumerate(steps_for(data.plan)):
-                    session.add(
-                        ProvisioningStep(
-                            tenant_id=tenant_id,
-                            name=step,
-                            position=position,
-                            status="pending",
-                            attempts=0,
-                            updated_at=now,
-                        )
-                    )
-                session.add(TenantResources(tenant_id=tenant_id, updated_at=now))
-                if promo is not None:
-                    session.add(PromoRedemption(tenant_id=tenant_id, code=promo, redeemed_at=now))
-        except IntegrityError:
-            # Lost a race with a concurrent signup: same payload → replay, else a conflict.
+        for _ in range(CONSTRAINT_RACE_ATTEMPTS):
             existing = await self._existing(data, fingerprint)
             if existing is not None:
                 return existing
-            raise
+            tenant_id, user_id = new_tenant_id(), new_user_id()
+            try:
+                await self._insert(data, fingerprint, tenant_id, user_id)
+            except IntegrityError:
+                # Lost a race with a concurrent signup: the next look finds the winner (a
+                # replay or a conflict); if the winner was rolled back meanwhile, try again.
+                continue
+            break
+        else:
+            raise Unavailable("Signups for this slug or email are contended; retry shortly.", 1)
         try:
             await self._temporal.start_provisioning(tenant_id, data.plan)
         except BaseException:
@@ -194,41 +158,86 @@ class SignupService:
         }
         return SignupOutcome(202, body, tenant_id=tenant_id)
 
-    async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
-        """A tenant already holding this slug or email: a replay, or the conflict to report."""
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Tenant, Owner.email_normalized)
-                    .join(Owner, Owner.tenant_id == Tenant.id)
-                    .where(
-                        or_(
-                            Tenant.slug == data.club_slug,
-                            Owner.email_normalized == data.email_normalized,
-                        )
+    async def _insert(
+        self, data: SignupData, fingerprint: str, tenant_id: str, user_id: str
+    ) -> None:
+        """One transaction: tenant and owner first (their unique constraints settle races),
+        then the promo redemption, so a signup that loses a race never touches the code."""
+        now = utcnow()
+        promo = data.promo_normalized
+        async with self._sessions.begin() as session:
+            session.add(
+                Tenant(
+                    id=tenant_id,
+                    slug=data.club_slug,
+                    club_name=data.club_name.strip(),
+                    plan=data.plan,
+                    status="processing",
+                    promo_code=promo,
+                    payload_hash=fingerprint,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.flush()
+            session.add(
+                Owner(
+                    id=user_id,
+                    tenant_id=tenant_id,
+                    email=data.email.strip(),
+                    email_normalized=data.email_normalized,
+                    created_at=now,
+                )
+            )
+            await session.flush()
+            if promo is not None:
+                await self._redeem(session, promo, data.plan)
+                session.add(PromoRedemption(tenant_id=tenant_id, code=promo, redeemed_at=now))
+            for position, step in enumerate(steps_for(data.plan)):
+                session.add(
+                    ProvisioningStep(
+                        tenant_id=tenant_id,
+                        name=step,
+                        position=position,
+                        status="pending",
+                        attempts=0,
+                        updated_at=now,
                     )
                 )
-            ).all()
-        for tenant, _email in rows:
-            if tenant.payload_hash == fingerprint and tenant.slug == data.club_slug:
-                # Heals a signup whose workflow start was interrupted; a no-op otherwise.
-                await self._temporal.start_provisioning(tenant.id, tenant.plan)
-                body = {
-                    "tenantId": tenant.id,
-                    "status": tenant.status,
-                    "plan": tenant.plan,
-                    "statusUrl": status_url(tenant.id),
-                    "replayed": True,
-                }
-                return SignupOutcome(200, body, tenant_id=tenant.id, event="signup_replayed")
-        for tenant, _email in rows:
-            if tenant.slug == data.club_slug:
-                raise Conflict(
-                    f"The slug '{data.club_slug}' is already registered.",
-                    code="SLUG_TAKEN",
-                    title="Slug already registered",
-                )
-        if rows:
+            session.add(TenantResources(tenant_id=tenant_id, updated_at=now))
+
+    async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
+        """A tenant already holding this slug or email: a replay, or the conflict to report."""
+        # One statement, so one snapshot (two queries could see a concurrent signup's tenant
+        # in one and not the other); two unique-index lookups rather than an OR over a join.
+        holders = union_all(
+            select(Tenant.id).where(Tenant.slug == data.club_slug),
+            select(Owner.tenant_id).where(Owner.email_normalized == data.email_normalized),
+        )
+        async with self._sessions() as session:
+            tenants = (await session.scalars(select(Tenant).where(Tenant.id.in_(holders)))).all()
+        by_slug = next((t for t in tenants if t.slug == data.club_slug), None)
+        if by_slug is not None and by_slug.payload_hash == fingerprint:
+            if by_slug.status == "processing" and by_slug.workflow_run_id is None:
+                # The run has not reported in: heal a signup whose workflow start was
+                # interrupted (attaches to the running workflow if there is one). Never for a
+                # run that has begun, which may have finished: that would start a second run.
+                await self._temporal.start_provisioning(by_slug.id, by_slug.plan)
+            body = {
+                "tenantId": by_slug.id,
+                "status": by_slug.status,
+                "plan": by_slug.plan,
+                "statusUrl": status_url(by_slug.id),
+                "replayed": True,
+            }
+            return SignupOutcome(200, body, tenant_id=by_slug.id, event="signup_replayed")
+        if by_slug is not None:
+            raise Conflict(
+                f"The slug '{data.club_slug}' is already registered.",
+                code="SLUG_TAKEN",
+                title="Slug already registered",
+            )
+        if tenants:
             raise Conflict(
                 "That email address is already registered; sign in or use another address.",
                 code="EMAIL_EXISTS",
@@ -298,7 +307,9 @@ class SignupService:
                 record = await session.get(IdempotencyRecord, key_hash)
                 if record is None:
                     continue
-                if record.expires_at <= now:
+                stale = record.state != "done" and record.created_at <= now - IN_PROGRESS_STALE
+                if record.expires_at <= now or stale:
+                    # expired, or claimed by a process that died mid-request: take it over
                     await session.delete(record)
                     continue
                 if record.request_hash != request_hash:

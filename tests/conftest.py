@@ -91,18 +91,26 @@ async def postgres_server() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
-    """A migrated, empty database: a SQLite file, or a fresh schema state on PostgreSQL."""
+def database_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a SQLite file or of the session's PostgreSQL database (not yet migrated).
+
+    Sync on purpose: an async fixture cannot `getfixturevalue` another async fixture from
+    inside the running loop, so the PostgreSQL server is picked here.
+    """
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server")
+        return f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
+    url: str = request.getfixturevalue("postgres_server")
+    return url
+
+
+@pytest.fixture
+async def database_url(database_server: str) -> AsyncIterator[str]:
+    """A migrated, empty database: a SQLite file, or a fresh schema state on PostgreSQL."""
+    url = database_server
     engine = create_engine(url)
     try:
         await migrate_engine(engine)
-        if request.param == "postgresql":
+        if url.startswith("postgresql"):
             await _truncate_all(engine)
     finally:
         await engine.dispose()
