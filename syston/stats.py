@@ -164,10 +164,12 @@ class StatsReader:
         first_hour = hour_of(now) - timedelta(hours=WINDOW_HOURS - 1)
         async with self._sessions() as session:
             dialect = _dialect(session)
-            by_status = dict(
-                (await session.execute(select(Tenant.status, func.count()).group_by(Tenant.status)))
-                .tuples()
-                .all()
+            by_status: dict[str, int] = dict(
+                (
+                    await session.execute(
+                        select(Tenant.status, func.count()).group_by(Tenant.status)
+                    )
+                ).all()
             )
             label = _hour_label(dialect, Tenant.created_at)
             per_hour: dict[str, int] = dict(
@@ -177,9 +179,7 @@ class StatsReader:
                         .where(Tenant.created_at >= first_hour)
                         .group_by(label)
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             durations = (
                 await session.execute(
@@ -189,16 +189,14 @@ class StatsReader:
                     .limit(PROVISIONING_SAMPLE)
                 )
             ).all()
-            denials = dict(
+            denials: dict[str, int] = dict(
                 (
                     await session.execute(
                         select(AuthzDenialCount.reason, func.sum(AuthzDenialCount.count))
                         .where(AuthzDenialCount.hour >= first_hour)
                         .group_by(AuthzDenialCount.reason)
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         hours = [first_hour + timedelta(hours=i) for i in range(WINDOW_HOURS)]
         seconds = sorted(
