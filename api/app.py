@@ -19,6 +19,7 @@ from api.routes import admin, internal, meta, signup, tenants
 from syston.db import create_engine, sessionmaker
 from syston.logs import configure_logging
 from syston.provisioning_client import TemporalGateway
+from syston.rate_limit import SignupRateLimiter
 from syston.settings import Settings, get_settings
 from syston.signup import SignupService
 from syston.tokens import TokenService
@@ -50,6 +51,8 @@ def create_app(
         app.state.temporal = gateway
         app.state.tokens = tokens
         app.state.signup = SignupService(sessions, gateway, tokens)
+        limit, period = settings.rate_limit
+        app.state.signup_limiter = SignupRateLimiter(sessions, limit, period) if limit else None
         try:
             async with admin.admin_services(app, settings, sessions):
                 yield

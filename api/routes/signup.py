@@ -43,9 +43,9 @@ async def start_signup(
         promo_code=body.promoCode,
     )
     limiter = getattr(request.app.state, "signup_limiter", None)
-    if limiter is not None:
-        await limiter.check(request)
     try:
+        if limiter is not None:
+            await limiter.check(request)
         outcome = await signup.signup(data, idempotency_key)
     except ServiceError as exc:
         if exc.status < 500:
