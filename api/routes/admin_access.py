@@ -27,7 +27,7 @@ from syston.revocation import Revocation
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
-Jti = Annotated[str, Path(min_length=1, max_length=128)]
+Jti = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 
 
 def _revocation(r: Revocation) -> RevocationView:

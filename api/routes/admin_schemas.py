@@ -19,7 +19,10 @@ def _to_utc(value: datetime) -> datetime:
 
 
 Rfc3339 = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-TenantIdField = Annotated[str, Field(min_length=1, max_length=64)]
+TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+TenantIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
+# Printable text without control characters (PostgreSQL refuses NUL in text).
+Text = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 class _Request(BaseModel):
@@ -88,7 +91,7 @@ class StatusOverrideRequest(_Request):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     status: TenantStatus
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class StatusOverrideResult(BaseModel):
@@ -128,7 +131,7 @@ class PromoList(BaseModel):
 
 
 class RevokeRequest(_Request):
-    jti: str = Field(min_length=1, max_length=128)
+    jti: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
 
 class RevocationView(BaseModel):

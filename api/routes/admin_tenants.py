@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import AdminCaller, Sessions
 from api.routes.admin_schemas import (
+    TENANT_ID_PATTERN,
     AdminTenantView,
     AuditView,
     StatusOverrideRequest,
@@ -23,7 +24,7 @@ from syston.tenant_admin import MAX_PAGE
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
-TenantId = Annotated[str, Path(min_length=1, max_length=64)]
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
 # "" is "no filter", so `?status=&plan=` (the contract's spelling) lists everything.
 StatusFilter = Literal[
     "", "processing", "active", "failed", "suspended", "deprovisioning", "deleted"

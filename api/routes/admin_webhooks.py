@@ -7,7 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import AdminCaller
-from api.routes.admin_schemas import WebhookTestResult, WebhookUpdated, WebhookUpdateRequest
+from api.routes.admin_schemas import (
+    TENANT_ID_PATTERN,
+    WebhookTestResult,
+    WebhookUpdated,
+    WebhookUpdateRequest,
+)
 from api.routes.admin_services import Admin
 from api.schemas import problem_responses
 from api.views import rfc3339
@@ -15,7 +20,7 @@ from syston.logs import log_event, mask_url
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
-TenantId = Annotated[str, Path(min_length=1, max_length=64)]
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
 
 
 @router.post(
@@ -44,7 +49,7 @@ async def update_webhook(
 @router.post(
     "/tenants/{tenantId}/webhook/test",
     response_model=WebhookTestResult,
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(401, 403, 404, 413, 415, 422, 503),
 )
 async def test_webhook(tenantId: TenantId, admin: Admin, caller: AdminCaller) -> WebhookTestResult:
     """Send a `tenant.webhook_test` event to the tenant's webhook (or the platform's)."""
