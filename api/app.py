@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import problems
+from api import openapi, problems
 from api.middleware import BodyGuard, RequestContext
 from api.routes import admin, internal, meta, signup, tenants
 from syston.db import create_engine, sessionmaker
@@ -66,6 +66,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for router in (meta.router, signup.router, tenants.router, internal.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodyGuard)

@@ -115,6 +115,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's only 400: a JSON body it could not even decode (e.g. not UTF-8);
+            # BodyGuard answers the other 400 itself. For clients that is a non-JSON body.
+            return problem(
+                422,
+                "The request did not pass validation; see `errors`.",
+                errors=[{"field": "body", "message": "Request body is not valid JSON"}],
+            )
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:

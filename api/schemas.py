@@ -102,6 +102,13 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
+class FieldError(BaseModel):
+    """One invalid field of a request: `clubSlug`, `email`, `body`, a header's name, …"""
+
+    field: str
+    message: str
+
+
 class ProblemDetail(BaseModel):
     """RFC 9457 problem details; `code` is always present."""
 
@@ -113,7 +120,7 @@ class ProblemDetail(BaseModel):
     detail: str
     code: str
     reason: str | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[FieldError] | None = None
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
