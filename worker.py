@@ -17,11 +17,13 @@ from temporalio.worker import Worker
 from activities.provisioning import ProvisioningActivities
 from activities.sheets_backends import build_sheets_backend
 from integrations.make import MakeClient
+from syston.correlation import WorkerObservability
 from syston.db import create_engine, sessionmaker
 from syston.logs import configure_logging, log_event
+from syston.metrics import WorkerMetrics
 from syston.provisioning_store import ProvisioningStore
 from syston.settings import Settings, get_settings
-from syston.temporal import connect
+from syston.temporal import connect, sdk_metrics_runtime
 from syston.webhook_policy import build_safe_client
 from workflows.provision import ProvisionTenant
 
@@ -29,8 +31,13 @@ MAX_CONCURRENT_ACTIVITIES = 50
 
 
 @contextlib.asynccontextmanager
-async def provisioning_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A configured (not yet running) worker with its engine and HTTP clients, closed after."""
+async def provisioning_worker(
+    client: Client, settings: Settings, metrics: WorkerMetrics | None = None
+) -> AsyncIterator[Worker]:
+    """A configured (not yet running) worker with its engine and HTTP clients, closed after.
+
+    `metrics` receives step timings and provisioning events (request ids propagate anyway).
+    """
     engine = create_engine(settings.effective_database_url)
     timeout = httpx.Timeout(settings.upstream_timeout_seconds)
     http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
@@ -51,6 +58,7 @@ async def provisioning_worker(client: Client, settings: Settings) -> AsyncIterat
             workflows=[ProvisionTenant],
             activities=activities.all(),
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            interceptors=[WorkerObservability(metrics)],
         )
     finally:
         await tenant_http.aclose()
@@ -62,8 +70,14 @@ async def run_worker(settings: Settings | None = None) -> None:
     """Run until cancelled or SIGTERM/SIGINT; in-flight activities are retried elsewhere."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
-    client = await connect(settings)
-    async with provisioning_worker(client, settings) as worker:
+    metrics = WorkerMetrics()
+    if settings.worker_metrics_port is not None:
+        metrics.serve(settings.worker_metrics_port)
+    runtime = None
+    if settings.temporal_metrics_bind:
+        runtime = sdk_metrics_runtime(settings.temporal_metrics_bind)
+    client = await connect(settings, runtime=runtime)
+    async with provisioning_worker(client, settings, metrics) as worker:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,6 +88,8 @@ async def run_worker(settings: Settings | None = None) -> None:
             task_queue=settings.temporal_task_queue,
             temporal=settings.temporal_address,
             namespace=settings.temporal_namespace,
+            metrics_port=settings.worker_metrics_port,
+            sdk_metrics=settings.temporal_metrics_bind,
         )
         async with worker:
             await stop.wait()

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from integrations.errors import UpstreamConfigError, UpstreamError
 from integrations.make import MakeClient, idempotency_key
 from integrations.sheets import Spreadsheet
-from syston.logs import log_event, mask_url, request_id_var
+from syston.logs import log_event, mask_url
 from syston.models import (
     ACTIVITY_BEGIN,
     ACTIVITY_RECORD_FAILURE,
@@ -198,8 +198,8 @@ class ProvisioningActivities:
     async def _checkpointed(
         self, request: StepInput, work: Callable[[ProvisioningContext], Awaitable[StepResult]]
     ) -> StepResult:
-        info = activity.info()
-        request_id_var.set(f"{info.workflow_id}/{request.step}/{info.attempt}")
+        # request_id is already set by syston.correlation: the API request that started or
+        # re-queued this run (the workflow id when there was none).
         try:
             attempt = await self._store.step_started(request.tenant_id, request.step)
             ctx = await self._store.context(request.tenant_id)

@@ -14,7 +14,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from syston.logs import log_event, request_id_var
+from api.observability import metrics_of
+from syston.logs import event_sink_var, log_event, request_id_var
 
 MAX_BODY_BYTES = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -40,7 +41,8 @@ async def _send_problem(send: Send, status: int, code: str, title: str, detail: 
 
 
 class RequestContext:
-    """Sets a request id (X-Request-ID in and out) and logs `http_request` for each request."""
+    """Sets a request id (X-Request-ID in and out), logs `http_request` for each request, and
+    feeds the app's metrics: every request through `observe`, every event through the sink."""
 
     def __init__(
         self, app: ASGIApp, observe: Callable[[str, str, int, float], None] | None = None
@@ -59,6 +61,12 @@ class RequestContext:
             else (secrets.token_hex(8))
         )
         token = request_id_var.set(request_id)
+        observe = self.observe
+        sink_token = None
+        if "app" in scope:
+            metrics = metrics_of(scope["app"])
+            observe = observe or metrics.observe
+            sink_token = event_sink_var.set(metrics.on_event)
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -87,8 +95,10 @@ class RequestContext:
                     status=status,
                     duration_ms=round(duration, 2),
                 )
-            if self.observe is not None:
-                self.observe(method, route_path, status, duration / 1000)
+            if observe is not None and route_path != "/metrics":
+                observe(method, route_path, status, duration / 1000)
+            if sink_token is not None:
+                event_sink_var.reset(sink_token)
             request_id_var.reset(token)
 
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 10.0
     log_file: Path | None = None
     log_level: str = "INFO"
+    # The worker's Prometheus endpoints (the API serves its metrics on GET /metrics).
+    worker_metrics_port: int | None = None
+    temporal_metrics_bind: str | None = None
 
     @field_validator("jwt_secret", "jwt_secret_next")
     @classmethod

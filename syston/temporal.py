@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from syston.correlation import ClientRequestIds
 
 if TYPE_CHECKING:
     from syston.settings import Settings
@@ -25,8 +28,12 @@ def workflow_id(tenant_id: str) -> str:
     return f"provision-{tenant_id}"
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect with the shared pydantic converter; API key or mTLS for Temporal Cloud."""
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """Connect with the shared pydantic converter; API key or mTLS for Temporal Cloud.
+
+    The client puts the current request id on workflow starts and signals (syston.correlation);
+    `runtime` carries the SDK's own telemetry (the worker's TEMPORAL_METRICS_BIND).
+    """
     tls: TLSConfig | bool = settings.temporal_tls
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -43,6 +50,15 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         api_key=api_key,
         tls=tls,
+        interceptors=[ClientRequestIds()],
+        runtime=runtime,
+    )
+
+
+def sdk_metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime exposing the SDK's worker metrics for Prometheus on `bind_address`."""
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address))
     )
 
 

@@ -1,16 +1,18 @@
-"""Liveness, readiness and who-am-I."""
+"""Liveness, readiness, metrics and who-am-I."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from api.deps import Caller, Sessions, Temporal
+from api.observability import metrics_of, tenants_by_status
 from api.schemas import Health, Readiness, problem_responses
+from syston.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["meta"])
 READY_CHECK_TIMEOUT = 3.0
@@ -51,3 +53,14 @@ async def ready(sessions: Sessions, temporal: Temporal) -> JSONResponse:
 async def whoami(caller: Caller) -> dict[str, Any]:
     """The decoded claims of the presented token."""
     return dict(caller.claims)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+async def metrics(request: Request, sessions: Sessions) -> Response:
+    """Prometheus metrics of this replica (requests, signups, denials, tenants by status)."""
+    body = await metrics_of(request.app).render(lambda: tenants_by_status(sessions))
+    return Response(body, media_type=CONTENT_TYPE)
