@@ -7,6 +7,10 @@
     syston temporal     the Temporal dev server with our search attributes, persistent
     syston migrate      apply database migrations
     syston token        print a signed JWT
+    syston requeue      re-queue a tenant's provisioning (over the API)
+    syston status       a tenant's provisioning steps; --watch follows them live
+    syston logs         filter the JSON log (signup, tenant, provision, deny, errors)
+    syston smoke        the runbook's smoke test against a running API
 
 Heavy imports (FastAPI, the Temporal SDK, Alembic) happen inside the command that needs them,
 so `syston --help` and `syston token` stay fast. Configuration problems end in one line on
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -178,6 +183,116 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ops_client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    from syston.ops import api_url
+
+    return httpx.AsyncClient(base_url=api_url(args.url), timeout=httpx.Timeout(10.0))
+
+
+def _service_token_source() -> Callable[[], str]:
+    """Mints a fresh short-lived service token per request (watching may outlast one)."""
+    settings = load_settings()
+    from syston.tokens import TokenService
+
+    service = TokenService(jwt_secrets(settings), settings.jwt_issuer)
+    return lambda: service.issue_service("syston-cli", ttl=120)
+
+
+def _run_ops(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    from syston.ops import OpsError
+
+    try:
+        return asyncio.run(main())
+    except OpsError as exc:
+        fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from syston.ops import requeue
+
+    token = _service_token_source()
+
+    async def main() -> int:
+        async with _ops_client(args) as client:
+            body = await requeue(client, args.tenant_id, token, force=args.force)
+        print(
+            f"{body['tenantId']}: {body['action']} (status {body['status']}, workflow "
+            f"{body['workflowId']}, run {body.get('runId') or '-'})"
+        )
+        if body["action"] == "already_active":
+            print("nothing to do; `--force` re-runs every step idempotently", file=sys.stderr)
+        return 0
+
+    return _run_ops(main)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from syston.ops import fetch_status, render_status, watch_status
+
+    token = _service_token_source()
+
+    async def main() -> int:
+        async with _ops_client(args) as client:
+            if args.watch:
+                return await watch_status(
+                    client, args.tenant_id, token, sys.stdout, interval=args.interval
+                )
+            body = await fetch_status(client, args.tenant_id, token)
+        print("\n".join(render_status(body)))
+        return 1 if body["status"] == "failed" else 0
+
+    return _run_ops(main)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from syston import logfilter
+
+    words = list(args.words)
+    args.filter = words.pop(0) if words and words[0] in logfilter.FILTERS else "all"
+    if len(words) > 1:
+        fail(f"`syston logs` takes one FILE, not {' '.join(words)}")
+    args.file = words[0] if words else None
+    tenant_id = args.tenant or (os.environ.get("TENANT_ID") if args.filter == "tenant" else None)
+    if args.filter == "tenant" and not tenant_id:
+        fail("`syston logs tenant` needs --tenant TENANT_ID (or $TENANT_ID)")
+    if args.file == "-":
+        lines: Any = sys.stdin
+    else:
+        path = Path(args.file) if args.file else logfilter.default_log_file()
+        if args.follow:
+            lines = logfilter.follow(path, from_start=args.from_start)
+        elif not path.is_file():
+            fail(
+                f"no log file at {path} (start `syston dev`, set LOG_FILE, or pass FILE)",
+                code=1,
+            )
+        else:
+            lines = path.open(encoding="utf-8", errors="replace")
+    keep = logfilter.matcher(None if args.filter == "all" else args.filter, tenant_id)
+    try:
+        logfilter.run(lines, keep, sys.stdout, as_pretty=args.pretty)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `syston logs … | head`
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+    return 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from syston.smoke import Smoke
+
+    async def main() -> int:
+        async with _ops_client(args) as client:
+            return await Smoke(client, sys.stdout, timeout=args.timeout).run()
+
+    return _run_ops(main)
+
+
 def _run_until_signalled(make_main: Callable[[], Coroutine[Any, Any, object]]) -> int:
     """Run a coroutine until it returns or SIGINT/SIGTERM cancels it (a clean shutdown)."""
 
@@ -318,6 +433,82 @@ def build_parser() -> argparse.ArgumentParser:
         help="lifetime in seconds (default: 1 h admin, 300 s service, 1 y tenant)",
     )
     token.add_argument("--sub", default=None, help="subject claim (default: admin / service / ops)")
+
+    url_help = "the API (default: $SYSTON_API_URL or http://127.0.0.1:8000)"
+    requeue = add(
+        "requeue",
+        "re-queue a tenant's provisioning (resume a stopped run or start a new one)",
+        cmd_requeue,
+        "Call POST /internal/provision/queue with a service token minted from JWT_SECRET\n"
+        "(in dev, the secret `syston dev` generated). Prints the action: resumed, restarted,\n"
+        "already_running or already_active. Safe to repeat.",
+    )
+    requeue.add_argument("tenant_id", metavar="TENANT_ID")
+    requeue.add_argument(
+        "--force", action="store_true", help="re-run every step (idempotently), even if active"
+    )
+    requeue.add_argument("--url", default=None, help=url_help)
+
+    status = add(
+        "status",
+        "show a tenant's provisioning steps; --watch follows them until active or failed",
+        cmd_status,
+        "Read GET /api/v1/tenants/TENANT_ID/provision-status with a service token.\n"
+        "With --watch, print each step's status, attempts and error as they change, until the\n"
+        "tenant is active (exit 0) or failed (exit 1).",
+    )
+    status.add_argument("tenant_id", metavar="TENANT_ID")
+    status.add_argument("--watch", "-w", action="store_true", help="follow until done")
+    status.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between polls with --watch"
+    )
+    status.add_argument("--url", default=None, help=url_help)
+
+    logs = add(
+        "logs",
+        "filter the JSON log: signup, tenant, provision, deny, errors",
+        cmd_logs,
+        "Print the matching lines of the JSON log unchanged (pipe them to jq), or readable\n"
+        "with --pretty. FILE defaults to $LOG_FILE or <data dir>/logs/syston.log (where\n"
+        "`syston dev` writes); `-` reads standard input (e.g. `docker compose logs api`).\n"
+        "  signup      signup_accepted / _replayed / _rejected\n"
+        "  tenant      every line of one tenant (--tenant ID or $TENANT_ID)\n"
+        "  provision   tenant_provision_* and provision_requeue\n"
+        "  deny        authz_deny (401/403 with reason, route, sub)\n"
+        "  errors      level error, or HTTP status >= 500",
+    )
+    logs.add_argument(
+        "words",
+        nargs="*",
+        metavar="[FILTER] [FILE]",
+        help="FILTER: signup, tenant, provision, deny or errors (default: every line)",
+    )
+    logs.add_argument("--tenant", default=None, metavar="ID", help="only this tenant's lines")
+    logs.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new lines (like tail -F)"
+    )
+    logs.add_argument(
+        "--from-start",
+        action="store_true",
+        help="with --follow, print the existing lines first",
+    )
+    logs.add_argument("--pretty", "-p", action="store_true", help="one readable line each")
+
+    smoke = add(
+        "smoke",
+        "the runbook's smoke test: health, both plans to active, whoami, idempotent re-submit",
+        cmd_smoke,
+        "Check a running API end to end: /health, /ready, a starter and a pro signup that\n"
+        "reach `active`, /whoami with the signup token, and idempotent re-submits. Creates two\n"
+        "throw-away tenants (slugs smoke-*). Exit status 1 naming what is wrong on any failure.",
+    )
+    smoke.add_argument("--url", default=None, help=url_help)
+    smoke.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds each tenant may take to reach active",
+    )
     return parser
 
 
@@ -327,7 +518,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syston.devstack import follow_supervisor
 
         follow_supervisor()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # `syston logs deny --follow FILE`: argparse leaves a positional after an option over.
+        if args.command != "logs" or any(e.startswith("-") for e in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.words += extras
     try:
         result: int = args.func(args)
     except ConfigError as exc:

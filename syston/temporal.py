@@ -57,9 +57,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
 
 def sdk_metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime exposing the SDK's worker metrics for Prometheus on `bind_address`."""
-    return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address))
-    )
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
 
 
 def _read(path: object) -> bytes | None:

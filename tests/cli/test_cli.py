@@ -12,7 +12,19 @@ from syston import cli
 from tests.cli.helpers import run_syston
 
 SECRET = "s" * 40
-SUBCOMMANDS = ["dev", "api", "worker", "emulators", "temporal", "migrate", "token"]
+SUBCOMMANDS = [
+    "dev",
+    "api",
+    "worker",
+    "emulators",
+    "temporal",
+    "migrate",
+    "token",
+    "requeue",
+    "status",
+    "logs",
+    "smoke",
+]
 
 
 def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
