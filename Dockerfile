@@ -1,5 +1,6 @@
 # One image for every Syston component: `syston api`, `syston worker`, `syston migrate`.
-# First draft: the build machines have no Docker daemon, so this is written, not yet built.
+# The build machines have no Docker daemon: tests/cli/test_deployment_files.py checks it
+# against the code, but it has not been built here.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -23,7 +24,8 @@ USER syston
 # Nothing persistent lives here in production (PostgreSQL and Temporal hold the state).
 ENV SYSTON_DATA_DIR=/tmp/syston \
     SYSTON_ENV=production
-EXPOSE 8000
+# 8000 the API (GET /metrics too); 9100 and 9464 a worker's metrics (its own, the SDK's).
+EXPOSE 8000 9100 9464
 
 ENTRYPOINT ["syston"]
 CMD ["api", "--host", "0.0.0.0", "--port", "8000"]

@@ -71,8 +71,6 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
     metrics = WorkerMetrics()
-    if settings.worker_metrics_port is not None:
-        metrics.serve(settings.worker_metrics_port)
     runtime = None
     if settings.temporal_metrics_bind:
         runtime = sdk_metrics_runtime(settings.temporal_metrics_bind)
@@ -92,6 +90,9 @@ async def run_worker(settings: Settings | None = None) -> None:
             sdk_metrics=settings.temporal_metrics_bind,
         )
         async with worker:
+            # Serving metrics only once polling makes the endpoint a readiness check too.
+            if settings.worker_metrics_port is not None:
+                metrics.serve(settings.worker_metrics_port)
             await stop.wait()
         log_event("worker_stopped")
 

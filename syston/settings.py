@@ -58,6 +58,31 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = None
     temporal_metrics_bind: str | None = None
 
+    @field_validator(
+        "database_url",
+        "temporal_api_key",
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_tls_ca",
+        "jwt_secret",
+        "jwt_secret_next",
+        "google_service_account_key",
+        "google_api_endpoint",
+        "google_drive_folder_id",
+        "gas_webapp_url",
+        "make_webhook_url",
+        "log_file",
+        "worker_metrics_port",
+        "temporal_metrics_bind",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `FOO=` (or compose's `${FOO:-}`) means "not set", not an empty secret or path.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("jwt_secret", "jwt_secret_next")
     @classmethod
     def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
