@@ -75,7 +75,9 @@ async def baseline_workflows(client: Client, n: int, concurrency: int) -> dict[s
     async def one() -> None:
         t0 = time.perf_counter()
         handle = await client.start_workflow(
-            "NoopThreeSteps", f"noop-{uuid.uuid4().hex}", id=f"noop-{uuid.uuid4().hex}",
+            "NoopThreeSteps",
+            f"noop-{uuid.uuid4().hex}",
+            id=f"noop-{uuid.uuid4().hex}",
             task_queue=NOOP_QUEUE,
         )
         starts.append(time.perf_counter() - t0)
@@ -88,9 +90,7 @@ async def baseline_workflows(client: Client, n: int, concurrency: int) -> dict[s
     return {"per_s": n / wall, "p50": pct(latencies, 0.5), "start_p50": pct(starts, 0.5)}
 
 
-async def product_signups(
-    api: str, client: Client, n: int, concurrency: int
-) -> dict[str, float]:
+async def product_signups(api: str, client: Client, n: int, concurrency: int) -> dict[str, float]:
     signups: list[float] = []
     latencies: list[float] = []
     run = uuid.uuid4().hex[:6]
@@ -102,8 +102,12 @@ async def product_signups(
             t0 = time.perf_counter()
             response = await http.post(
                 "/public/signup/start",
-                json={"clubName": f"Bench {i}", "clubSlug": slug,
-                      "email": f"{slug}@example.org", "plan": "pro"},
+                json={
+                    "clubName": f"Bench {i}",
+                    "clubSlug": slug,
+                    "email": f"{slug}@example.org",
+                    "plan": "pro",
+                },
             )
             signups.append(time.perf_counter() - t0)
             response.raise_for_status()
@@ -146,10 +150,24 @@ async def main() -> None:
     env["LOG_LEVEL"] = "WARNING"
     syston = [sys.executable, "-m", "syston.cli"]
     dev = subprocess.Popen(
-        [*syston, "dev", "--data-dir", str(data_dir), "--api-port", str(ports["api"]),
-         "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
-         "--emulator-port", str(ports["emulator"])],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *syston,
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            str(ports["api"]),
+            "--temporal-port",
+            str(ports["temporal"]),
+            "--ui-port",
+            str(ports["ui"]),
+            "--emulator-port",
+            str(ports["emulator"]),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     address = f"127.0.0.1:{ports['temporal']}"
     api = f"http://127.0.0.1:{ports['api']}"
@@ -161,7 +179,11 @@ async def main() -> None:
         )
         client = await Client.connect(address, data_converter=pydantic_data_converter)
         admin = subprocess.run(
-            [*syston, "token", "admin"], cwd=ROOT, capture_output=True, text=True, check=True,
+            [*syston, "token", "admin"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**env, "SYSTON_DATA_DIR": str(data_dir)},
         ).stdout.strip()
         n, c = args.tenants, args.concurrency
@@ -174,10 +196,17 @@ async def main() -> None:
         second = await product_signups(api, client, n, c)
 
         async with httpx.AsyncClient(base_url=api) as http:
-            tenant = (await http.post("/public/signup/start", json={
-                "clubName": "Reads", "clubSlug": f"reads-{uuid.uuid4().hex[:6]}",
-                "email": f"reads-{uuid.uuid4().hex[:6]}@example.org", "plan": "starter"},
-            )).json()["tenantId"]
+            tenant = (
+                await http.post(
+                    "/public/signup/start",
+                    json={
+                        "clubName": "Reads",
+                        "clubSlug": f"reads-{uuid.uuid4().hex[:6]}",
+                        "email": f"reads-{uuid.uuid4().hex[:6]}@example.org",
+                        "plan": "starter",
+                    },
+                )
+            ).json()["tenantId"]
         auth = {"Authorization": f"Bearer {admin}"}
         trivial = await reads_per_second(api, "/health", {}, args.reads, c)
         status = await reads_per_second(
@@ -188,18 +217,27 @@ async def main() -> None:
             ("tenants/s signup→active vs no-op workflow", prod["per_s"], base["per_s"], 0.8, ">="),
             ("signup→active p50 (s) vs no-op workflow", prod["p50"], base["p50"], 1.25, "<="),
             ("provision-status req/s vs /health", status, trivial, 0.7, ">="),
-            ("signup p50 (s) vs bare start_workflow", prod["signup_p50"], base["start_p50"], 1.5,
-             "<="),
+            (
+                "signup p50 (s) vs bare start_workflow",
+                prod["signup_p50"],
+                base["start_p50"],
+                1.5,
+                "<=",
+            ),
             ("throughput later batch vs first batch", second["per_s"], prod["per_s"], 0.9, ">="),
         ]
         print(f"\n{'measure':46} {'ours':>9} {'baseline':>9} {'ratio':>7}  target")
         for name, ours, baseline, target, op in rows:
             ratio = ours / baseline if baseline else float("nan")
             ok = ratio >= target if op == ">=" else ratio <= target
-            print(f"{name:46} {ours:9.3f} {baseline:9.3f} {ratio:7.2f}  {op} {target} "
-                  f"{'ok' if ok else 'MISSED'}")
-        print(f"\n({n} tenants per batch, concurrency {c}, {args.reads} reads; "
-              f"{os.cpu_count()} cores; stdev-free single run — repeat for confidence)")
+            print(
+                f"{name:46} {ours:9.3f} {baseline:9.3f} {ratio:7.2f}  {op} {target} "
+                f"{'ok' if ok else 'MISSED'}"
+            )
+        print(
+            f"\n({n} tenants per batch, concurrency {c}, {args.reads} reads; "
+            f"{os.cpu_count()} cores; stdev-free single run — repeat for confidence)"
+        )
     finally:
         if noop is not None:
             noop.terminate()

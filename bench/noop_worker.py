@@ -36,7 +36,10 @@ class NoopThreeSteps:
 async def main(address: str) -> None:
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     worker = Worker(
-        client, task_queue=TASK_QUEUE, workflows=[NoopThreeSteps], activities=[noop],
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=[NoopThreeSteps],
+        activities=[noop],
         max_concurrent_activities=50,
     )
     await worker.run()

@@ -51,7 +51,10 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(SCRIPTS / "temporal"),
         search_attributes=[TENANT_ID_ATTR, TENANT_PLAN_ATTR, PROVISION_STATUS_ATTR],
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
+        ],
     )
     try:
         yield env
@@ -178,8 +181,13 @@ class Stack:
         return {"Authorization": f"Bearer {self.tokens.issue_service()}"}
 
     async def signup(self, slug: str, plan: str = "pro", **extra: Any) -> httpx.Response:
-        body = {"clubName": f"Club {slug}", "clubSlug": slug, "email": f"{slug}@example.org",
-                "plan": plan, **extra.pop("body", {})}
+        body = {
+            "clubName": f"Club {slug}",
+            "clubSlug": slug,
+            "email": f"{slug}@example.org",
+            "plan": plan,
+            **extra.pop("body", {}),
+        }
         return await self.api.post("/public/signup/start", json=body, **extra)
 
     async def status(self, tenant_id: str) -> dict[str, Any]:
@@ -190,9 +198,7 @@ class Stack:
         body: dict[str, Any] = response.json()
         return body
 
-    async def wait_for(
-        self, tenant_id: str, status: str, timeout: float = 60.0
-    ) -> dict[str, Any]:
+    async def wait_for(self, tenant_id: str, status: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll provision-status until the tenant reaches `status` (fails on timeout)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -233,9 +239,10 @@ async def stack(
     engine = create_engine(settings.effective_database_url)
     await migrate_engine(engine)
     await engine.dispose()
-    async with running_worker(settings, temporal_client), running_api(
-        settings, temporal_client
-    ) as api:
+    async with (
+        running_worker(settings, temporal_client),
+        running_api(settings, temporal_client) as api,
+    ):
         yield Stack(
             settings=settings,
             api=api,
