@@ -84,7 +84,9 @@ class ProvisionTenant:
             result_type=BeginResult,
         )
         if not begin.found:
-            self._status = "abandoned"
+            # The tenant row is gone: nothing to provision, and nothing left "processing" in
+            # the UI's list.
+            self._set_status("abandoned")
             return ProvisionResult(tenant_id=request.tenant_id, status="abandoned")
         for done in begin.completed_steps:
             self._steps[done] = "completed"

@@ -19,8 +19,11 @@ async def test_pro_signup_reaches_active_with_one_shared_sheet(stack: Stack) -> 
     assert body["status"] == "processing" and body["plan"] == "pro"
 
     status = await stack.wait_for(tenant_id, "active")
-    assert [s["name"] for s in status["steps"]] == ["create_sheet", "configure_webhook",
-                                                     "mark_active"]
+    assert [s["name"] for s in status["steps"]] == [
+        "create_sheet",
+        "configure_webhook",
+        "mark_active",
+    ]
     assert all(s["status"] == "completed" and s["attempts"] == 1 for s in status["steps"])
     assert status["provisionedAt"] is not None and status["error"] is None
     assert status["workflow"]["id"] == f"provision-{tenant_id}"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 
-from syston.models import ProgressView
+from syston.models import ProgressView, ProvisionInput, ProvisionResult
 from syston.temporal import workflow_id
 from tests.conftest import Stack
 from tests.workflows.conftest import StackFactory
@@ -234,3 +234,18 @@ async def test_repeated_requeue_of_a_failed_tenant_resumes_once(stack: Stack) ->
     status = await assert_finished(stack, tenant_id)
     assert step_of(status, "create_sheet")["attempts"] == 2
     assert_exactly_once(stack.emulator, tenant_id)
+
+
+async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack) -> None:
+    tenant_id = "tenant_neverexisted00000000"
+    handle = await stack.client.start_workflow(
+        "ProvisionTenant",
+        ProvisionInput(tenant_id=tenant_id, plan="pro"),
+        id=workflow_id(tenant_id),
+        task_queue=stack.settings.temporal_task_queue,
+        result_type=ProvisionResult,
+    )
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result.status == "abandoned"
+    description = await handle.describe()
+    assert description.search_attributes.get("ProvisionStatus") == ["abandoned"]
