@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from syston.db import create_engine
+from syston.migrations import migrate_engine
 from syston.tokens import TokenService
 from tests.conftest import Stack, make_settings, running_api, running_worker
 from tests.support.emulator_server import RunningEmulator
@@ -35,6 +36,37 @@ async def db_stack(
         running_worker(settings, temporal_client),
         running_api(settings, temporal_client) as api,
     ):
+        yield Stack(
+            settings=settings,
+            api=api,
+            client=temporal_client,
+            emulator=emulator,
+            tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
+        )
+
+
+@pytest.fixture
+async def api_stack(
+    temporal_client: Client,
+    emulator: RunningEmulator,
+    service_account_key: dict[str, Any],
+    sqlite_url: str,
+) -> AsyncIterator[Stack]:
+    """The API on a migrated SQLite database, without a worker: signups start their workflows
+    (on a task queue of their own) but none runs, so no test ends with provisioning mid-flight.
+    For tests about what the API answers and stores, not about provisioning."""
+    settings = make_settings(
+        sqlite_url,
+        emulator,
+        service_account_key,
+        temporal_client.service_client.config.target_host,
+    )
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate_engine(engine)
+    finally:
+        await engine.dispose()
+    async with running_api(settings, temporal_client) as api:
         yield Stack(
             settings=settings,
             api=api,

@@ -24,6 +24,12 @@ SIGNUP = "/public/signup/start"
 NOW = datetime(2030, 1, 1, 12, 0, 20, tzinfo=UTC)
 
 
+@pytest.fixture
+def stack(api_stack: Stack) -> Stack:
+    """The API without a worker: these tests are about answers and stored rows."""
+    return api_stack
+
+
 @asynccontextmanager
 async def replica(
     settings: Settings, client: Client, clock: Callable[[], datetime]
@@ -101,5 +107,6 @@ async def test_the_limit_is_shared_by_replicas_and_resets_with_the_window(
 
 async def test_zero_turns_the_limit_off(stack: Stack) -> None:
     assert stack.settings.signup_rate_limit == "0"
-    for i in range(25):
-        assert (await stack.api.post(SIGNUP, json=body(f"free-{i}"))).status_code == 202
+    for i in range(21):  # one over the default 20/minute
+        response = await stack.api.post(SIGNUP, json=body(f"free-{i}"))
+        assert response.status_code == 202, response.text

@@ -120,3 +120,22 @@ async def test_concurrent_requests_with_one_key_make_one_tenant(db_stack: Stack)
         assert await count(engine, Tenant) == 1
         assert await count(engine, Owner) == 1
         assert await count(engine, IdempotencyRecord) == 1
+    await db_stack.wait_for(originals[0].json()["tenantId"], "active")
+
+
+async def test_a_replay_after_provisioning_finished_starts_no_second_run(db_stack: Stack) -> None:
+    stack = db_stack
+    body = {
+        "clubName": "Done",
+        "clubSlug": "done-club",
+        "email": "d@example.org",
+        "plan": "starter",
+    }
+    first = await stack.api.post(SIGNUP, json=body)
+    tenant_id = first.json()["tenantId"]
+    await stack.wait_for(tenant_id, "active")
+    again = await stack.api.post(SIGNUP, json=body)
+    assert again.status_code == 200 and again.json()["status"] == "active"
+    query = f'WorkflowId = "provision-{tenant_id}"'
+    runs = [wf.run_id async for wf in stack.client.list_workflows(query)]
+    assert len(runs) == 1, runs
