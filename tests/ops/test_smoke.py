@@ -56,7 +56,7 @@ def paused(pid: int) -> Iterator[None]:
 @pytest.mark.slow
 def test_smoke_passes_on_a_fresh_dev_stack_and_names_a_stopped_component(
     tmp_path: Path,
-    dev_runs: list[DevStackRun],  # noqa: F811
+    dev_runs: list[DevStackRun],
 ) -> None:
     data_dir = tmp_path / "data"
     run = DevStackRun(tmp_path, data_dir)
