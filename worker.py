@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
@@ -28,6 +29,7 @@ from syston.webhook_policy import build_safe_client
 from workflows.provision import ProvisionTenant
 
 MAX_CONCURRENT_ACTIVITIES = 50
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 @contextlib.asynccontextmanager
@@ -59,6 +61,9 @@ async def provisioning_worker(
             activities=activities.all(),
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             interceptors=[WorkerObservability(metrics)],
+            # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than cancel
+            # them mid-write; whatever is still running after this is retried elsewhere.
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
     finally:
         await tenant_http.aclose()

@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     allowed_webhook_hosts: str = "*.make.com"
 
     signup_rate_limit: str = "20/minute"
-    upstream_timeout_seconds: float = 10.0
+    # Each upstream HTTP call's timeout. Capped so that a step's few calls always end inside
+    # the step's 120 s start-to-close timeout: a Google call runs in a thread that outlives a
+    # timed-out activity, and must not overlap its retry (that could create a second sheet).
+    upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=10.0)
     log_file: Path | None = None
     log_level: str = "INFO"
     # The worker's Prometheus endpoints (the API serves its metrics on GET /metrics).

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
 
 # A worker that dies mid-step is noticed within HEARTBEAT_TIMEOUT (activities heartbeat while
 # they wait on upstreams), so provisioning resumes well inside a minute of a worker returning.
-STEP_START_TO_CLOSE = timedelta(seconds=60)
+STEP_START_TO_CLOSE = timedelta(seconds=120)
 STEP_HEARTBEAT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -172,3 +172,13 @@ def test_api_without_a_secret_names_jwt_secret(tmp_path: Path, clean_env: dict[s
     assert result.returncode == 2
     assert "JWT_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_upstream_timeout_above_the_step_budget_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from syston.settings import Settings
+
+    with pytest.raises(ValidationError, match="upstream_timeout_seconds"):
+        Settings(upstream_timeout_seconds=30)
+    assert Settings(upstream_timeout_seconds=2.5).upstream_timeout_seconds == 2.5
