@@ -165,13 +165,21 @@ class ProvisioningStore:
                 )
             )
 
-    async def resume(self, tenant_id: str) -> None:
-        """A stopped run was told to retry: back to processing, failed steps pending."""
+    async def resume(self, tenant_id: str, *, if_updated_at: datetime | None = None) -> bool:
+        """A stopped run was told to retry: back to processing, failed steps pending.
+
+        With `if_updated_at`, only if the tenant is unchanged since that moment: the API calls
+        this right after signalling `retry`, and must not overwrite anything the resumed run
+        has recorded meanwhile. True when the tenant moved from failed to processing.
+        """
         now = utcnow()
+        conditions = [Tenant.id == tenant_id, Tenant.status == "failed"]
+        if if_updated_at is not None:
+            conditions.append(Tenant.updated_at == if_updated_at)
         async with self._sessions.begin() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Tenant)
-                .where(Tenant.id == tenant_id, Tenant.status == "failed")
+                .where(*conditions)
                 .values(
                     status="processing",
                     error_step=None,
@@ -180,7 +188,10 @@ class ProvisioningStore:
                     updated_at=now,
                 )
             )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
             await self._reset_failed_steps(session, tenant_id)
+            return True
 
     async def reopen(self, tenant_id: str) -> bool:
         """A forced re-queue of an active tenant: back to processing, every step pending.

@@ -32,6 +32,10 @@ async def queue_provisioning(
         # database first, so polling clients never see the old `active` after `restarted`.
         await ProvisioningStore(sessions).reopen(tenant.id)
     outcome = await temporal.requeue(tenant.id, tenant.plan, tenant.status, force=body.force)
+    if outcome.action == "resumed":
+        # The run will record this itself in a moment; say it now so a client polling right
+        # after `resumed` never reads the stale `failed` (unless the run got there first).
+        await ProvisioningStore(sessions).resume(tenant.id, if_updated_at=tenant.updated_at)
     log_event(
         "provision_requeue",
         tenant_id=tenant.id,

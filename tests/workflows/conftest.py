@@ -4,7 +4,7 @@ Script back end or a Drive folder that does not exist."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -33,7 +33,7 @@ def stack_with(
     first: dict[str, Settings] = {}
 
     @asynccontextmanager
-    async def build(**overrides: Any) -> AsyncIterator[Stack]:
+    async def build(*, worker: bool = True, **overrides: Any) -> AsyncIterator[Stack]:
         settings = make_settings(
             sqlite_url,
             emulator,
@@ -50,10 +50,10 @@ def stack_with(
             settings = settings.model_copy(
                 update={"temporal_task_queue": first["base"].temporal_task_queue}
             )
-        async with (
-            running_worker(settings, temporal_client),
-            running_api(settings, temporal_client) as api,
-        ):
+        async with AsyncExitStack() as running:
+            if worker:
+                await running.enter_async_context(running_worker(settings, temporal_client))
+            api = await running.enter_async_context(running_api(settings, temporal_client))
             yield Stack(
                 settings=settings,
                 api=api,

@@ -249,3 +249,25 @@ async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack) -> None:
     assert result.status == "abandoned"
     description = await handle.describe()
     assert description.search_attributes.get("ProvisionStatus") == ["abandoned"]
+
+
+async def test_requeue_says_processing_at_once_even_before_a_worker_picks_it_up(
+    stack_with: StackFactory,
+) -> None:
+    async with stack_with() as stack:
+        stack.emulator.add_fault(target="sheets", status=403)
+        tenant_id = await signup(stack, "no-worker-yet-fc")
+        await assert_stopped(stack, tenant_id, "create_sheet", "UPSTREAM_AUTH")
+        clear_faults(stack)
+
+    # no worker is polling: only the API can have changed the ledger
+    async with stack_with(worker=False) as stack:
+        body = await requeue(stack, tenant_id)
+        assert body["action"] == "resumed"
+        status = await stack.status(tenant_id)
+        assert status["status"] == "processing" and status["error"] is None
+        assert step_of(status, "create_sheet")["status"] == "pending"
+
+    async with stack_with() as stack:
+        await assert_finished(stack, tenant_id)
+        assert_exactly_once(stack.emulator, tenant_id)
