@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
-from sqlalchemy import or_, select
+from sqlalchemy import exists, false, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
@@ -81,19 +82,16 @@ async def authenticate(
     principal = tokens.authenticate(bearer_token(authorization))
     request.state.token_sub = principal.sub
     scopes = ["*"] + ([principal.tenant_id] if principal.tenant_id else [])
+    issued = datetime.fromtimestamp(principal.iat, UTC)
+    # One round trip for both checks: this runs on every authenticated request.
+    cut_off = exists().where(TokenCutoff.scope.in_(scopes), TokenCutoff.not_before > issued)
+    revoked = exists().where(RevokedToken.jti == principal.jti) if principal.jti else false()
     async with sessions() as session:
-        conditions = [TokenCutoff.scope.in_(scopes)]
-        cutoffs = (await session.execute(select(TokenCutoff.not_before).where(*conditions))).all()
-        revoked = None
-        if principal.jti:
-            revoked = await session.scalar(
-                select(RevokedToken.jti).where(or_(RevokedToken.jti == principal.jti))
-            )
-    if revoked is not None:
+        is_revoked, is_cut_off = (await session.execute(select(revoked, cut_off))).one()
+    if is_revoked:
         raise Forbidden("token_revoked", "this token has been revoked")
-    for (not_before,) in cutoffs:
-        if principal.iat < not_before.timestamp():
-            raise Forbidden("token_revoked", "this token was issued before a cut-off")
+    if is_cut_off:
+        raise Forbidden("token_revoked", "this token was issued before a cut-off")
     return principal
 
 
