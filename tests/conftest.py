@@ -9,7 +9,7 @@ import os
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,32 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[No
         yield
 
 
+async def migrate(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def open_stack(
+    settings: Settings, client: Client, emulator: RunningEmulator, *, worker: bool = True
+) -> AsyncIterator[Stack]:
+    """The API (and, unless `worker=False`, a worker) on `settings`; the database must exist."""
+    async with AsyncExitStack() as running:
+        if worker:
+            await running.enter_async_context(running_worker(settings, client))
+        api = await running.enter_async_context(running_api(settings, client))
+        yield Stack(
+            settings=settings,
+            api=api,
+            client=client,
+            emulator=emulator,
+            tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
+        )
+
+
 @pytest.fixture
 async def stack(
     temporal_client: Client,
@@ -236,20 +262,9 @@ async def stack(
     settings = make_settings(
         sqlite_url, emulator, service_account_key, temporal_client.service_client.config.target_host
     )
-    engine = create_engine(settings.effective_database_url)
-    await migrate_engine(engine)
-    await engine.dispose()
-    async with (
-        running_worker(settings, temporal_client),
-        running_api(settings, temporal_client) as api,
-    ):
-        yield Stack(
-            settings=settings,
-            api=api,
-            client=temporal_client,
-            emulator=emulator,
-            tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
-        )
+    await migrate(sqlite_url)
+    async with open_stack(settings, temporal_client, emulator) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from syston.db import create_engine
-from syston.migrations import migrate_engine
-from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings, running_api, running_worker
+from tests.conftest import Stack, make_settings, migrate, open_stack
 from tests.support.emulator_server import RunningEmulator
 
 
@@ -32,17 +30,8 @@ async def db_stack(
         service_account_key,
         temporal_client.service_client.config.target_host,
     )
-    async with (
-        running_worker(settings, temporal_client),
-        running_api(settings, temporal_client) as api,
-    ):
-        yield Stack(
-            settings=settings,
-            api=api,
-            client=temporal_client,
-            emulator=emulator,
-            tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
-        )
+    async with open_stack(settings, temporal_client, emulator) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -61,19 +50,9 @@ async def api_stack(
         service_account_key,
         temporal_client.service_client.config.target_host,
     )
-    engine = create_engine(settings.effective_database_url)
-    try:
-        await migrate_engine(engine)
-    finally:
-        await engine.dispose()
-    async with running_api(settings, temporal_client) as api:
-        yield Stack(
-            settings=settings,
-            api=api,
-            client=temporal_client,
-            emulator=emulator,
-            tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
-        )
+    await migrate(sqlite_url)
+    async with open_stack(settings, temporal_client, emulator, worker=False) as stack:
+        yield stack
 
 
 @asynccontextmanager

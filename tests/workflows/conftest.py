@@ -4,17 +4,14 @@ Script back end or a Drive folder that does not exist."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 from temporalio.client import Client
 
-from syston.db import create_engine
-from syston.migrations import migrate_engine
 from syston.settings import Settings
-from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings, running_api, running_worker
+from tests.conftest import Stack, make_settings, migrate, open_stack
 from tests.support.emulator_server import RunningEmulator
 
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
@@ -43,23 +40,12 @@ def stack_with(
         )
         if "base" not in first:
             first["base"] = settings
-            engine = create_engine(settings.effective_database_url)
-            await migrate_engine(engine)
-            await engine.dispose()
+            await migrate(settings.effective_database_url)
         elif "temporal_task_queue" not in overrides:
             settings = settings.model_copy(
                 update={"temporal_task_queue": first["base"].temporal_task_queue}
             )
-        async with AsyncExitStack() as running:
-            if worker:
-                await running.enter_async_context(running_worker(settings, temporal_client))
-            api = await running.enter_async_context(running_api(settings, temporal_client))
-            yield Stack(
-                settings=settings,
-                api=api,
-                client=temporal_client,
-                emulator=emulator,
-                tokens=TokenService(settings.jwt_secrets, settings.jwt_issuer),
-            )
+        async with open_stack(settings, temporal_client, emulator, worker=worker) as stack:
+            yield stack
 
     return build
