@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy import exists, false, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from syston.db import RevokedToken, TokenCutoff
@@ -33,6 +33,32 @@ def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
+class RequestReads:
+    """The request's one read connection, opened on first use (a request refused before
+    reaching the database never takes one) and shared by authentication and the route."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+async def request_reads(request: Request) -> AsyncIterator[RequestReads]:
+    reads = RequestReads(_state(request).engine)
+    try:
+        yield reads
+    finally:
+        await reads.close()
+
+
 def get_temporal(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = _state(request).temporal
     return gateway
@@ -50,6 +76,7 @@ def get_signup(request: Request) -> SignupService:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+Reads = Annotated[RequestReads, Depends(request_reads)]
 Temporal = Annotated[TemporalGateway, Depends(get_temporal)]
 Tokens = Annotated[TokenService, Depends(get_tokens)]
 Signup = Annotated[SignupService, Depends(get_signup)]
@@ -75,7 +102,7 @@ bearer_header = BearerHeader(
 async def authenticate(
     request: Request,
     tokens: Tokens,
-    sessions: Sessions,
+    reads: Reads,
     authorization: Annotated[str | None, Depends(bearer_header)],
 ) -> Principal:
     """Verify the bearer token and check revocation and cut-off (on every request)."""
@@ -86,8 +113,8 @@ async def authenticate(
     # One round trip for both checks: this runs on every authenticated request.
     cut_off = exists().where(TokenCutoff.scope.in_(scopes), TokenCutoff.not_before > issued)
     revoked = exists().where(RevokedToken.jti == principal.jti) if principal.jti else false()
-    async with sessions() as session:
-        is_revoked, is_cut_off = (await session.execute(select(revoked, cut_off))).one()
+    db = await reads.connection()
+    is_revoked, is_cut_off = (await db.execute(select(revoked, cut_off))).one()
     if is_revoked:
         raise Forbidden("token_revoked", "this token has been revoked")
     if is_cut_off:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.schemas import (
     ProvisionStatusView,
@@ -26,26 +26,44 @@ def rfc3339(value: datetime | None) -> str | None:
 
 
 async def provision_status(
-    session: AsyncSession, tenant_id: str, *, unmask: bool
+    db: AsyncSession | AsyncConnection, tenant_id: str, *, unmask: bool
 ) -> ProvisionStatusView:
-    row = (
-        await session.execute(
-            select(Tenant, TenantResources)
+    """One indexed read: the tenant, its resources and its steps in a single query."""
+    rows = (
+        await db.execute(
+            select(
+                Tenant.id,
+                Tenant.slug,
+                Tenant.plan,
+                Tenant.status,
+                Tenant.created_at,
+                Tenant.updated_at,
+                Tenant.provisioned_at,
+                Tenant.workflow_run_id,
+                Tenant.error_step,
+                Tenant.error_code,
+                Tenant.error_message,
+                TenantResources.spreadsheet_id,
+                TenantResources.spreadsheet_url,
+                TenantResources.webhook_url,
+                ProvisioningStep.name.label("step_name"),
+                ProvisioningStep.status.label("step_status"),
+                ProvisioningStep.attempts.label("step_attempts"),
+                ProvisioningStep.started_at.label("step_started_at"),
+                ProvisioningStep.completed_at.label("step_completed_at"),
+                ProvisioningStep.error_code.label("step_error_code"),
+                ProvisioningStep.error_message.label("step_error_message"),
+            )
+            .select_from(Tenant)
             .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+            .outerjoin(ProvisioningStep, ProvisioningStep.tenant_id == Tenant.id)
             .where(Tenant.id == tenant_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise TenantNotFoundError(tenant_id)
-    tenant, resources = row
-    steps = (
-        await session.scalars(
-            select(ProvisioningStep)
-            .where(ProvisioningStep.tenant_id == tenant_id)
             .order_by(ProvisioningStep.position)
         )
     ).all()
-    webhook = resources.webhook_url if resources else None
+    if not rows:
+        raise TenantNotFoundError(tenant_id)
+    tenant = rows[0]
     return ProvisionStatusView(
         tenantId=tenant.id,
         slug=tenant.slug,
@@ -53,21 +71,22 @@ async def provision_status(
         status=tenant.status,
         steps=[
             StepView(
-                name=s.name,
-                status=s.status,
-                attempts=s.attempts,
-                startedAt=rfc3339(s.started_at),
-                completedAt=rfc3339(s.completed_at),
-                error=StepError(code=s.error_code, message=s.error_message or "")
-                if s.error_code
+                name=row.step_name,
+                status=row.step_status,
+                attempts=row.step_attempts,
+                startedAt=rfc3339(row.step_started_at),
+                completedAt=rfc3339(row.step_completed_at),
+                error=StepError(code=row.step_error_code, message=row.step_error_message or "")
+                if row.step_error_code
                 else None,
             )
-            for s in steps
+            for row in rows
+            if row.step_name is not None
         ],
         resources=ResourcesView(
-            spreadsheetId=resources.spreadsheet_id if resources else None,
-            spreadsheetUrl=resources.spreadsheet_url if resources else None,
-            webhookUrl=webhook if unmask else mask_url(webhook),
+            spreadsheetId=tenant.spreadsheet_id,
+            spreadsheetUrl=tenant.spreadsheet_url,
+            webhookUrl=tenant.webhook_url if unmask else mask_url(tenant.webhook_url),
         ),
         createdAt=rfc3339(tenant.created_at) or "",
         updatedAt=rfc3339(tenant.updated_at) or "",

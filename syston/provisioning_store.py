@@ -233,6 +233,23 @@ class ProvisioningStore:
                 .returning(Tenant.provision_started_at, Tenant.created_at)
             )
             row = result.one_or_none()
+            if row is not None:
+                # Same transaction: nobody ever reads an active tenant whose last step is
+                # still running.
+                await session.execute(
+                    update(ProvisioningStep)
+                    .where(
+                        ProvisioningStep.tenant_id == tenant_id,
+                        ProvisioningStep.name == "mark_active",
+                    )
+                    .values(
+                        status="completed",
+                        completed_at=now,
+                        error_code=None,
+                        error_message=None,
+                        updated_at=now,
+                    )
+                )
             if row is None:
                 exists = await session.get(Tenant, tenant_id)
                 if exists is None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import Sessions, allow
+from api.deps import Reads, allow
 from api.schemas import ProvisionStatusView, problem_responses
 from api.views import provision_status
 from syston.tokens import Principal
@@ -23,11 +23,11 @@ TenantId = Annotated[str, Path(min_length=1, max_length=64)]
 )
 async def get_provision_status(
     tenantId: TenantId,
-    sessions: Sessions,
+    reads: Reads,
     caller: Annotated[
         Principal, Depends(allow("tenant", "admin", "service", tenant_param="tenantId"))
     ],
 ) -> ProvisionStatusView:
     """Live provisioning progress of a tenant, served from the database."""
-    async with sessions() as session:
-        return await provision_status(session, tenantId, unmask=caller.kind != "tenant")
+    db = await reads.connection()
+    return await provision_status(db, tenantId, unmask=caller.kind != "tenant")
