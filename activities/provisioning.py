@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from temporalio import activity
@@ -23,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from integrations.errors import UpstreamConfigError, UpstreamError
 from integrations.make import MakeClient, idempotency_key
 from integrations.sheets import Spreadsheet
+from syston.db import utcnow
 from syston.logs import log_event, mask_url
 from syston.models import (
     ACTIVITY_BEGIN,
@@ -40,6 +42,18 @@ from syston.provisioning_store import ProvisioningContext, ProvisioningStore, Te
 from syston.webhook_policy import WebhookUrlRejected
 
 HEARTBEAT_EVERY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class StepDone:
+    """A step's result plus the resources to store with its completion (one transaction);
+    `recorded` when the step's own write already marked it completed."""
+
+    result: StepResult
+    resources: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False
+
+
 RETRYABLE_URL_REJECTIONS = frozenset({"unresolvable"})
 
 
@@ -128,19 +142,19 @@ class ProvisioningActivities:
     async def create_sheet(self, request: StepInput) -> StepResult:
         """Find or create the club's spreadsheet, shared with the owner; store its id."""
 
-        async def work(ctx: ProvisioningContext) -> StepResult:
+        async def work(ctx: ProvisioningContext) -> StepDone:
             if ctx.spreadsheet_id and not request.force:
-                return StepResult(step="create_sheet", reused=True)
+                return StepDone(StepResult(step="create_sheet", reused=True))
             if self._sheets is None:
                 raise UpstreamConfigError(
                     "no sheets back end configured: set GOOGLE_SERVICE_ACCOUNT_KEY "
                     "(SHEETS_BACKEND=google) or GAS_WEBAPP_URL (SHEETS_BACKEND=apps_script)"
                 )
             sheet = await self._sheets.ensure(ctx.tenant_id, ctx.club_name, ctx.owner_email)
-            await self._store.save_spreadsheet(
-                ctx.tenant_id, sheet.spreadsheet_id, sheet.spreadsheet_url
+            return StepDone(
+                StepResult(step="create_sheet", reused=not sheet.created),
+                {"spreadsheet_id": sheet.spreadsheet_id, "spreadsheet_url": sheet.spreadsheet_url},
             )
-            return StepResult(step="create_sheet", reused=not sheet.created)
 
         return await self._checkpointed(request, work)
 
@@ -148,7 +162,7 @@ class ProvisioningActivities:
     async def configure_webhook(self, request: StepInput) -> StepResult:
         """Deliver the tenant.registered event to the tenant's Make webhook (idempotency key)."""
 
-        async def work(ctx: ProvisioningContext) -> StepResult:
+        async def work(ctx: ProvisioningContext) -> StepDone:
             url = ctx.webhook_url or self._platform_webhook_url
             if not url:
                 raise UpstreamConfigError(
@@ -170,9 +184,11 @@ class ProvisioningActivities:
                 idempotency_key(ctx.tenant_id, REGISTRATION_EVENT),
                 client=None if trusted else self._tenant_webhook_client,
             )
-            await self._store.save_webhook_registration(ctx.tenant_id, url)
             log_event("webhook_delivered", tenant_id=ctx.tenant_id, url=mask_url(url))
-            return StepResult(step="configure_webhook")
+            return StepDone(
+                StepResult(step="configure_webhook"),
+                {"webhook_url": url, "webhook_registered_at": utcnow()},
+            )
 
         return await self._checkpointed(request, work)
 
@@ -180,7 +196,7 @@ class ProvisioningActivities:
     async def mark_active(self, request: StepInput) -> StepResult:
         """Conditional transition to `active`; a repeat changes nothing."""
 
-        async def work(ctx: ProvisioningContext) -> StepResult:
+        async def work(ctx: ProvisioningContext) -> StepDone:
             activation = await self._store.mark_active(ctx.tenant_id)
             if activation.activated:
                 log_event(
@@ -189,20 +205,23 @@ class ProvisioningActivities:
                     plan=ctx.plan,
                     duration_ms=activation.duration_ms,
                 )
-            return StepResult(step="mark_active", reused=not activation.activated)
+            # An activation completes the step in its own transaction.
+            return StepDone(
+                StepResult(step="mark_active", reused=not activation.activated),
+                recorded=activation.activated,
+            )
 
         return await self._checkpointed(request, work)
 
     # -- the checkpoint around every step --------------------------------------------------
 
     async def _checkpointed(
-        self, request: StepInput, work: Callable[[ProvisioningContext], Awaitable[StepResult]]
+        self, request: StepInput, work: Callable[[ProvisioningContext], Awaitable[StepDone]]
     ) -> StepResult:
         # request_id is already set by syston.correlation: the API request that started or
         # re-queued this run (the workflow id when there was none).
         try:
-            attempt = await self._store.step_started(request.tenant_id, request.step)
-            ctx = await self._store.context(request.tenant_id)
+            attempt, ctx = await self._store.start_step(request.tenant_id, request.step)
         except TenantNotFound as exc:
             raise ApplicationError(
                 f"tenant {request.tenant_id} does not exist",
@@ -218,7 +237,7 @@ class ProvisioningActivities:
         )
         try:
             async with _heartbeating():
-                result = await work(ctx)
+                done = await work(ctx)
         except (UpstreamError, WebhookUrlRejected) as exc:
             raise await self._classified(request, attempt, exc) from exc
         except ApplicationError:
@@ -228,7 +247,9 @@ class ProvisioningActivities:
             # and visible in provision-status meanwhile.
             await self._note_retry(request, attempt, "INTERNAL", f"{type(exc).__name__}: {exc}")
             raise
-        await self._store.step_completed(request.tenant_id, request.step)
+        if not done.recorded:
+            await self._store.complete_step(request.tenant_id, request.step, **done.resources)
+        result = done.result
         log_event(
             "tenant_provision_step",
             tenant_id=request.tenant_id,

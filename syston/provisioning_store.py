@@ -106,8 +106,9 @@ class ProvisioningStore:
             .values(status="pending", updated_at=utcnow())
         )
 
-    async def step_started(self, tenant_id: str, step: str) -> int:
-        """Mark a step running and count the attempt; returns the attempt number."""
+    async def start_step(self, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
+        """Mark a step running and count the attempt, and read what the step needs — in one
+        transaction. Returns the attempt number and the tenant's context."""
         now = utcnow()
         async with self._sessions.begin() as session:
             result = await session.execute(
@@ -125,23 +126,36 @@ class ProvisioningStore:
             attempts = result.scalar_one_or_none()
             if attempts is None:
                 raise TenantNotFound(tenant_id)
-            return int(attempts)
+            return int(attempts), await self._context(session, tenant_id)
 
     async def step_retrying(self, tenant_id: str, step: str, code: str, message: str) -> None:
         await self._set_step(
             tenant_id, step, status="retrying", error_code=code, error_message=_clip(message)
         )
 
-    async def step_completed(self, tenant_id: str, step: str) -> None:
+    async def complete_step(self, tenant_id: str, step: str, **resources: Any) -> None:
+        """Mark a step completed and store the resources it produced, in one transaction."""
         now = utcnow()
-        await self._set_step(
-            tenant_id,
-            step,
-            status="completed",
-            completed_at=now,
-            error_code=None,
-            error_message=None,
-        )
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ProvisioningStep)
+                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
+                .values(
+                    status="completed",
+                    completed_at=now,
+                    error_code=None,
+                    error_message=None,
+                    updated_at=now,
+                )
+            )
+            if resources:
+                stored = await session.execute(
+                    update(TenantResources)
+                    .where(TenantResources.tenant_id == tenant_id)
+                    .values(updated_at=now, **resources)
+                )
+                if not stored.rowcount:  # type: ignore[attr-defined]
+                    session.add(TenantResources(tenant_id=tenant_id, updated_at=now, **resources))
 
     async def record_failure(self, tenant_id: str, step: str, code: str, message: str) -> None:
         """Provisioning stopped on an error retrying won't fix: the step and tenant say why."""
@@ -260,49 +274,30 @@ class ProvisioningStore:
                 activated=True, duration_ms=int((now - started).total_seconds() * 1000)
             )
 
-    async def context(self, tenant_id: str) -> ProvisioningContext:
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(Tenant, Owner.email, TenantResources)
-                    .join(Owner, Owner.tenant_id == Tenant.id)
-                    .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
-                    .where(Tenant.id == tenant_id)
-                    .limit(1)
-                )
-            ).one_or_none()
-            if row is None:
-                raise TenantNotFound(tenant_id)
-            tenant, email, resources = row
-            return ProvisioningContext(
-                tenant_id=tenant.id,
-                slug=tenant.slug,
-                club_name=tenant.club_name,
-                plan=tenant.plan,
-                owner_email=email,
-                spreadsheet_id=resources.spreadsheet_id if resources else None,
-                spreadsheet_url=resources.spreadsheet_url if resources else None,
-                webhook_url=resources.webhook_url if resources else None,
-                webhook_registered=bool(resources and resources.webhook_registered_at),
+    async def _context(self, session: AsyncSession, tenant_id: str) -> ProvisioningContext:
+        row = (
+            await session.execute(
+                select(Tenant, Owner.email, TenantResources)
+                .join(Owner, Owner.tenant_id == Tenant.id)
+                .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+                .where(Tenant.id == tenant_id)
+                .limit(1)
             )
-
-    async def save_spreadsheet(self, tenant_id: str, spreadsheet_id: str, url: str) -> None:
-        await self._set_resources(tenant_id, spreadsheet_id=spreadsheet_id, spreadsheet_url=url)
-
-    async def save_webhook_registration(self, tenant_id: str, webhook_url: str) -> None:
-        now = utcnow()
-        await self._set_resources(tenant_id, webhook_url=webhook_url, webhook_registered_at=now)
-
-    async def _set_resources(self, tenant_id: str, **values: Any) -> None:
-        now = utcnow()
-        async with self._sessions.begin() as session:
-            resources = await session.get(TenantResources, tenant_id)
-            if resources is None:
-                session.add(TenantResources(tenant_id=tenant_id, updated_at=now, **values))
-            else:
-                for key, value in values.items():
-                    setattr(resources, key, value)
-                resources.updated_at = now
+        ).one_or_none()
+        if row is None:
+            raise TenantNotFound(tenant_id)
+        tenant, email, resources = row
+        return ProvisioningContext(
+            tenant_id=tenant.id,
+            slug=tenant.slug,
+            club_name=tenant.club_name,
+            plan=tenant.plan,
+            owner_email=email,
+            spreadsheet_id=resources.spreadsheet_id if resources else None,
+            spreadsheet_url=resources.spreadsheet_url if resources else None,
+            webhook_url=resources.webhook_url if resources else None,
+            webhook_registered=bool(resources and resources.webhook_registered_at),
+        )
 
     async def _set_step(self, tenant_id: str, step: str, **values: Any) -> None:
         async with self._sessions.begin() as session:
