@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from tests.support.problems import assert_problem
+
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack, StartStack
 
@@ -16,14 +18,6 @@ pytest_plugins = ["tests.support.admin_stack"]
 
 PROMOS = "/api/v1/admin/promo-codes"
 STATS = "/api/v1/admin/stats"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    return body
 
 
 async def create(stack: AdminStack, **body: Any) -> httpx.Response:

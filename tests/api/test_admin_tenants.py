@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
+
+from tests.support.problems import assert_problem
 
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack, StartStack
@@ -14,14 +15,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.support.admin_stack"]
 
 TENANTS = "/api/v1/admin/tenants"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    return body
 
 
 async def list_all(stack: AdminStack, **params: Any) -> tuple[list[dict[str, Any]], int]:

@@ -4,10 +4,12 @@ deliveries to the platform hook (emulator) and to a tenant URL the delivery clie
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from tests.support.problems import assert_problem
 
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack
@@ -16,14 +18,6 @@ pytest_plugins = ["tests.support.admin_stack"]
 
 WEBHOOK = "/api/v1/admin/tenant/webhook"
 GOOD_URL = "https://hook.eu1.make.com/abcdef0123456789secret"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    return body
 
 
 async def set_webhook(stack: AdminStack, tenant: str, url: str) -> httpx.Response:

@@ -25,6 +25,7 @@ from syston.db import (
 from syston.signup import SignupData
 from tests.api.conftest import count, engine_of
 from tests.conftest import Stack, running_api
+from tests.support.problems import assert_problem
 
 SIGNUP = "/public/signup/start"
 
@@ -48,15 +49,6 @@ def payload(slug: str = "syston-town", **changes: Any) -> dict[str, Any]:
 
 async def post(stack: Stack, body: Any, **kwargs: Any) -> httpx.Response:
     return await stack.api.post(SIGNUP, json=body, **kwargs)
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code and body["status"] == status
-    assert body["title"] and body["detail"] and body["type"] == "about:blank"
-    return body
 
 
 async def stored(stack: Stack) -> dict[str, int]:
