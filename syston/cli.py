@@ -252,7 +252,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from syston import logfilter
 
     words = list(args.words)
-    args.filter = words.pop(0) if words and words[0] in logfilter.FILTERS else "all"
+    # `all` (what scripts/watch-logs.sh passes when given no filter) is the same as none.
+    known = (*logfilter.FILTERS, "all")
+    args.filter = words.pop(0) if words and words[0] in known else "all"
     if len(words) > 1:
         fail(f"`syston logs` takes one FILE, not {' '.join(words)}")
     args.file = words[0] if words else None

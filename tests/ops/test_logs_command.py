@@ -201,3 +201,14 @@ def test_watch_logs_script_follows_one_tenant_readably(
     text = follower.next_line()
     assert text.startswith("12:00:01.234 INFO  signup_accepted  tenant_id=tenant_a"), text
     follower.stop()
+
+
+def test_all_is_the_same_as_no_filter(tmp_path: Path) -> None:
+    # scripts/watch-logs.sh with no argument asks for `all`
+    log = tmp_path / "syston.log"
+    log.write_text("".join(ALL))
+    env = clean_environ(tmp_path)
+    everything = run_syston("logs", str(log), env=env, cwd=tmp_path)
+    result = run_syston("logs", "all", str(log), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == everything.stdout and result.stdout
