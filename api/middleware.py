@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability import metrics_of
+from api.problems import note_signup_rejection
 from syston.logs import event_sink_var, log_event, request_id_var
 
 MAX_BODY_BYTES = 64 * 1024
@@ -34,7 +35,10 @@ def _problem(
     return body, headers
 
 
-async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+async def _send_problem(
+    scope: Scope, send: Send, status: int, code: str, title: str, detail: str
+) -> None:
+    note_signup_rejection(scope.get("path", ""), code)
     body, headers = _problem(status, code, title, detail)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -122,11 +126,12 @@ class BodyGuard:
                 declared = int(length)
             except ValueError:
                 await _send_problem(
-                    send, 400, "BAD_REQUEST", "Bad request", "Invalid Content-Length"
+                    scope, send, 400, "BAD_REQUEST", "Bad request", "Invalid Content-Length"
                 )
                 return
             if declared > self.max_bytes:
                 await _send_problem(
+                    scope,
                     send,
                     413,
                     "PAYLOAD_TOO_LARGE",
@@ -137,6 +142,7 @@ class BodyGuard:
         has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
         if has_body and not _is_json(headers.get(b"content-type", b"")):
             await _send_problem(
+                scope,
                 send,
                 415,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -158,6 +164,7 @@ class BodyGuard:
                     refused = True
                     if not started:
                         await _send_problem(
+                            scope,
                             send,
                             413,
                             "PAYLOAD_TOO_LARGE",

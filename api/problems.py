@@ -74,6 +74,16 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+SIGNUP_PATH = "/public/signup/start"
+
+
+def note_signup_rejection(path: str, code: str) -> None:
+    """`signup_rejected` for signups refused before the route runs (schema, size, media type);
+    the route logs the ones it refuses itself."""
+    if path == SIGNUP_PATH:
+        log_event("signup_rejected", code=code)
+
+
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -110,7 +120,8 @@ def install(app: FastAPI) -> None:
         return auth_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        note_signup_rejection(request.url.path, "VALIDATION")
         return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)

@@ -421,3 +421,37 @@ async def test_temporal_unreachable_is_503_and_leaves_nothing(stack: Stack) -> N
     retried = await post(stack, body, headers=headers)
     assert retried.status_code == 202, retried.text
     assert await promo_redemptions(stack, "LAUNCH") == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "code"),
+    [
+        (b'{"clubName": ', {"Content-Type": "application/json"}, "VALIDATION"),
+        (b'{"plan": "gold"}', {"Content-Type": "application/json"}, "VALIDATION"),
+        (
+            b"clubName=x",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            b"{" + b" " * (65 * 1024) + b"}",
+            {"Content-Type": "application/json"},
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ],
+    ids=["not-json", "bad-fields", "form", "too-large"],
+)
+async def test_signups_refused_before_the_route_still_log_signup_rejected(
+    stack: Stack,
+    caplog: pytest.LogCaptureFixture,
+    content: bytes,
+    headers: dict[str, str],
+    code: str,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    response = await stack.api.post(SIGNUP, content=content, headers=headers)
+    assert response.json()["code"] == code
+    events = [r for r in caplog.records if getattr(r, "event", None) == "signup_rejected"]
+    assert [getattr(r, "code", None) for r in events] == [code]
