@@ -123,6 +123,14 @@ class ProvisioningActivities:
             request.tenant_id, request.step, request.code, request.message
         )
         log_event(
+            "tenant_provision_step",
+            logging.ERROR,
+            tenant_id=request.tenant_id,
+            step=request.step,
+            status="failed",
+            code=request.code,
+        )
+        log_event(
             "tenant_provision_failed",
             logging.ERROR,
             tenant_id=request.tenant_id,

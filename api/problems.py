@@ -170,7 +170,13 @@ def auth_problem(request: Request, exc: AuthError) -> JSONResponse:
     recorder = getattr(request.app.state, "denials", None)
     if recorder is not None:
         recorder(exc.reason)
-    headers = {"WWW-Authenticate": f'Bearer error="invalid_token", reason="{exc.reason}"'}
+    # RFC 6750: no error attribute when no token was sent; `reason` is in the body as well.
+    challenge = (
+        "Bearer"
+        if exc.reason == "missing_token"
+        else f'Bearer error="invalid_token", error_description="{exc.reason}"'
+    )
+    headers = {"WWW-Authenticate": challenge}
     if exc.status == 401:
         return problem(
             401,

@@ -84,7 +84,10 @@ async def test_every_secured_route_answers_401_with_www_authenticate(
     for method, path in secured_requests(document):
         response = await stack.api.request(method, path, headers=headers, json={})
         assert response.status_code == 401, (method, path, response.text)
-        assert response.headers["www-authenticate"].startswith("Bearer")
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer")
+        # RFC 6750: an error attribute only when a token was presented
+        assert ('error="invalid_token"' in challenge) == (reason != "missing_token")
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
         assert body["code"] == "UNAUTHORIZED" and body["reason"] == reason

@@ -5,9 +5,11 @@ incomplete step, without redoing or duplicating anything."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.models import ProgressView, ProvisionInput, ProvisionResult
@@ -97,10 +99,21 @@ async def test_sheets_403_stops_and_an_api_requeue_resumes_it(stack: Stack) -> N
     assert body["runId"] == status["workflow"]["runId"]
 
 
-async def test_make_4xx_stops_and_the_retry_signal_resumes_it(stack: Stack) -> None:
+async def test_make_4xx_stops_and_the_retry_signal_resumes_it(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     stack.emulator.add_fault(target="make", status=410)
     tenant_id = await signup(stack, "gone-hook-fc")
     status = await assert_stopped(stack, tenant_id, "configure_webhook", "UPSTREAM_REJECTED")
+    failed_steps = [
+        (getattr(r, "step", None), getattr(r, "code", None))
+        for r in caplog.records
+        if getattr(r, "event", None) == "tenant_provision_step"
+        and getattr(r, "status", None) == "failed"
+        and getattr(r, "tenant_id", None) == tenant_id
+    ]
+    assert failed_steps == [("configure_webhook", "UPSTREAM_REJECTED")]
     assert step_of(status, "create_sheet")["status"] == "completed"
 
     clear_faults(stack)
