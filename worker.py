@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.provisioning import ProvisioningActivities
@@ -30,6 +32,8 @@ from workflows.provision import ProvisionTenant
 
 MAX_CONCURRENT_ACTIVITIES = 50
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+CONNECT_PATIENCE_SECONDS = 30.0
+CONNECT_RETRY_SECONDS = 2.0
 
 
 @contextlib.asynccontextmanager
@@ -71,6 +75,27 @@ async def provisioning_worker(
         await engine.dispose()
 
 
+class TemporalUnreachable(Exception):
+    """The worker could not reach Temporal within CONNECT_PATIENCE_SECONDS."""
+
+
+async def _connect_patiently(settings: Settings, runtime: Runtime | None) -> Client:
+    """Connect, retrying for a while: in a deployment Temporal may still be starting."""
+    deadline = asyncio.get_running_loop().time() + CONNECT_PATIENCE_SECONDS
+    while True:
+        try:
+            return await connect(settings, runtime=runtime)
+        except RuntimeError as exc:  # the SDK's connection failure
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TemporalUnreachable(
+                    f"cannot reach Temporal at {settings.temporal_address} (namespace "
+                    f"{settings.temporal_namespace}) after {CONNECT_PATIENCE_SECONDS:.0f} s: "
+                    "is the server running and TEMPORAL_ADDRESS right?"
+                ) from exc
+            log_event("temporal_unreachable", logging.WARNING, temporal=settings.temporal_address)
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     """Run until cancelled or SIGTERM/SIGINT; in-flight activities are retried elsewhere."""
     settings = settings or get_settings()
@@ -79,7 +104,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     runtime = None
     if settings.temporal_metrics_bind:
         runtime = sdk_metrics_runtime(settings.temporal_metrics_bind)
-    client = await connect(settings, runtime=runtime)
+    client = await _connect_patiently(settings, runtime)
     async with provisioning_worker(client, settings, metrics) as worker:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -103,7 +128,10 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    asyncio.run(run_worker())
+    """`python worker.py` is `syston worker` (same settings checks, signals and messages)."""
+    from syston.cli import main as syston
+
+    raise SystemExit(syston(["worker"]))
 
 
 if __name__ == "__main__":

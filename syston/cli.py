@@ -130,9 +130,12 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    from worker import run_worker
+    from worker import TemporalUnreachable, run_worker
 
-    return _run_until_signalled(lambda: run_worker(settings))
+    try:
+        return _run_until_signalled(lambda: run_worker(settings))
+    except TemporalUnreachable as exc:
+        fail(str(exc), code=1)
 
 
 def cmd_emulators(args: argparse.Namespace) -> int:

@@ -182,3 +182,44 @@ def test_upstream_timeout_above_the_step_budget_is_refused() -> None:
     with pytest.raises(ValidationError, match="upstream_timeout_seconds"):
         Settings(upstream_timeout_seconds=30)
     assert Settings(upstream_timeout_seconds=2.5).upstream_timeout_seconds == 2.5
+
+
+async def test_worker_gives_up_on_an_unreachable_temporal_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    import worker
+    from syston.settings import Settings
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(worker, "CONNECT_PATIENCE_SECONDS", 0.3)
+    monkeypatch.setattr(worker, "CONNECT_RETRY_SECONDS", 0.1)
+    caplog.set_level(logging.WARNING)
+    settings = Settings(temporal_address=f"127.0.0.1:{port}")
+    with pytest.raises(worker.TemporalUnreachable, match=f"127.0.0.1:{port}"):
+        await worker._connect_patiently(settings, None)
+    retries = [r for r in caplog.records if getattr(r, "event", None) == "temporal_unreachable"]
+    assert retries  # it waited and retried before giving up
+
+
+def test_syston_worker_turns_an_unreachable_temporal_into_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import worker
+    from syston import cli
+
+    async def unreachable(_settings: object) -> None:
+        raise worker.TemporalUnreachable("cannot reach Temporal at 127.0.0.1:1 after 30 s")
+
+    monkeypatch.setattr(worker, "run_worker", unreachable)
+    monkeypatch.setenv("SYSTON_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["worker"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "syston: cannot reach Temporal at 127.0.0.1:1 after 30 s"
