@@ -96,5 +96,11 @@ class ProgressView(BaseModel):
     last_error: str | None = None
 
 
+class StatusOverridden(BaseModel):
+    """Payload of the `status_overridden` signal the admin override route sends."""
+
+    status: TenantStatus
+
+
 class RetrySignal(BaseModel):
     """The `retry` signal carries no payload; this documents it."""

@@ -17,9 +17,10 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from syston.errors import Unavailable
-from syston.models import ProvisionInput
+from syston.models import ProvisionInput, StatusOverridden
 from syston.settings import Settings
 from syston.temporal import (
+    OVERRIDE_SIGNAL,
     PROVISION_STATUS_ATTR,
     RETRY_SIGNAL,
     TENANT_ID_ATTR,
@@ -138,6 +139,20 @@ class TemporalGateway:
                 await self._terminate(handle, "re-queued with force")
         run_id = await self.start_provisioning(tenant_id, plan, force=force)
         return RequeueOutcome("restarted", wf_id, run_id)
+
+    async def notify_override(self, tenant_id: str, status: str) -> bool:
+        """Tell the tenant's open run (if any) that an admin set its status by hand, so a run
+        stopped on an error ends and the Temporal UI's list agrees. False when there is no
+        open run; Unavailable when Temporal cannot be reached."""
+        client = await self.client()
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(workflow_id(tenant_id))
+        try:
+            await handle.signal(OVERRIDE_SIGNAL, StatusOverridden(status=status))  # type: ignore[arg-type]
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # never started, or closed
+                return False
+            raise _unavailable(exc) from exc
+        return True
 
     async def _signal_retry(self, handle: WorkflowHandle[object, object]) -> bool:
         """Send `retry`; False when the run closed in the meantime."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 WORKFLOW_TYPE = "ProvisionTenant"
 RETRY_SIGNAL = "retry"
+OVERRIDE_SIGNAL = "status_overridden"
 PROGRESS_QUERY = "progress"
 
 TENANT_ID_ATTR = SearchAttributeKey.for_keyword("TenantId")

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ProvisionInput,
         ProvisionResult,
         ResumeInput,
+        StatusOverridden,
         StepInput,
         StepName,
         StepProgress,
@@ -70,6 +71,7 @@ class ProvisionTenant:
         self._retry_requested = False
         self._waiting = False
         self._last_error: str | None = None
+        self._override: str | None = None
 
     @workflow.run
     async def run(self, request: ProvisionInput) -> ProvisionResult:
@@ -109,7 +111,19 @@ class ProvisionTenant:
                 retry_policy=LEDGER_RETRY,
             )
             self._set_status("failed")
-            await workflow.wait_condition(lambda: self._retry_requested)
+            await workflow.wait_condition(
+                lambda: self._retry_requested or self._override is not None
+            )
+            if self._override is not None:
+                # An admin settled the tenant by hand (runbook "Option B"): the database
+                # already says so; the run ends and the UI's list shows the same status.
+                self._waiting = False
+                self._set_status(self._override)
+                return ProvisionResult(
+                    tenant_id=request.tenant_id,
+                    status=self._override,  # type: ignore[arg-type]
+                    completed_steps=[n for n, st in self._steps.items() if st == "completed"],
+                )
             self._retry_requested = False
             self._waiting = False
             self._last_error = None
@@ -157,6 +171,17 @@ class ProvisionTenant:
         """Resume a run stopped on an error (ops: Temporal UI → Send signal → retry)."""
         if self._waiting:
             self._retry_requested = True
+
+    @workflow.signal(name="status_overridden")
+    def status_overridden(self, change: StatusOverridden) -> None:
+        """An admin set the tenant's status by hand: a stopped run ends with that status
+        (`processing` resumes it like `retry`); a busy run carries on."""
+        if not self._waiting:
+            return
+        if change.status == "processing":
+            self._retry_requested = True
+        elif change.status != "failed":
+            self._override = change.status
 
     @workflow.query(name="progress")
     def progress(self) -> ProgressView:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from temporalio.service import RPCError
 
-from api.deps import AdminCaller, Sessions
+from api.deps import AdminCaller, Sessions, Temporal
 from api.routes.admin_schemas import (
     TENANT_ID_PATTERN,
     AdminTenantView,
@@ -19,6 +21,7 @@ from api.routes.admin_schemas import (
 from api.routes.admin_services import Admin
 from api.schemas import problem_responses
 from api.views import provision_status, rfc3339
+from syston.errors import ServiceError
 from syston.logs import log_event
 from syston.tenant_admin import MAX_PAGE
 
@@ -97,16 +100,28 @@ async def get_tenant(
     responses=problem_responses(401, 403, 404, 413, 415, 422, 503),
 )
 async def override_status(
-    tenantId: TenantId, body: StatusOverrideRequest, admin: Admin, caller: AdminCaller
+    tenantId: TenantId,
+    body: StatusOverrideRequest,
+    admin: Admin,
+    temporal: Temporal,
+    caller: AdminCaller,
 ) -> StatusOverrideResult:
     """Set a tenant's status by hand (runbook "Option B"), recorded in the audit trail."""
     change = await admin.tenants.set_status(tenantId, body.status, body.reason, caller.sub)
+    try:
+        # The database is the record; the run is told so it ends (if stopped) and the
+        # Temporal UI's ProvisionStatus agrees. Best effort: Temporal may be down.
+        signalled = await temporal.notify_override(tenantId, change.status)
+    except (ServiceError, RPCError):
+        signalled = False
+        log_event("tenant_status_override_not_signalled", logging.WARNING, tenant_id=tenantId)
     log_event(
         "tenant_status_override",
         tenant_id=tenantId,
         from_status=change.previous,
         to_status=change.status,
         sub=caller.sub,
+        run_signalled=signalled,
     )
     return StatusOverrideResult(
         tenantId=change.tenant_id,

@@ -284,3 +284,26 @@ async def test_requeue_says_processing_at_once_even_before_a_worker_picks_it_up(
     async with stack_with() as stack:
         await assert_finished(stack, tenant_id)
         assert_exactly_once(stack.emulator, tenant_id)
+
+
+async def test_a_manual_override_to_active_ends_the_stopped_run_and_the_ui_agrees(
+    stack: Stack,
+) -> None:
+    stack.emulator.add_fault(target="make", status=410)
+    tenant_id = await signup(stack, "hand-settled-fc")
+    await assert_stopped(stack, tenant_id, "configure_webhook", "UPSTREAM_REJECTED")
+
+    response = await stack.api.post(
+        f"/api/v1/admin/tenants/{tenant_id}/status",
+        json={"status": "active", "reason": "webhook configured by hand in Make"},
+        headers=stack.admin_headers(),
+    )
+    assert response.status_code == 200, response.text
+    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result["status"] == "active"
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED
+    assert description.search_attributes.get("ProvisionStatus") == ["active"]
+    assert (await stack.status(tenant_id))["status"] == "active"
+    assert len(deliveries_of(stack.emulator, tenant_id)) == 0  # nothing was re-sent
