@@ -7,8 +7,9 @@ The status override is the runbook's "Option B" (mark a tenant whose provisionin
 completed as active), generalised to every tenant status. It is a conditional update on the
 status read in the same transaction, so a concurrent change (the workflow activating the tenant,
 another admin) is never silently overwritten in the audit trail: the from-status recorded is the
-one replaced. It does not touch Temporal: the `ProvisionStatus` search attribute is kept by the
-workflow and may lag an override until the workflow next moves (the database is the read model).
+one replaced. This module does not touch Temporal; the route then signals the tenant's open run
+(`status_overridden`), which ends a run stopped on an error with that status so `ProvisionStatus`
+agrees. A busy run carries on (the database is the read model).
 """
 
 from __future__ import annotations
