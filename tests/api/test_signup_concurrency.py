@@ -22,10 +22,19 @@ async def burst(stack: Stack, bodies: list[dict[str, Any]], **kwargs: Any) -> li
     return list(await asyncio.gather(*(stack.api.post(SIGNUP, json=b, **kwargs) for b in bodies)))
 
 
+async def listed(stack: Stack, query: str, field: str = "run_id") -> list[str]:
+    """Runs matching a visibility query, once visibility shows any (it lags starts slightly)."""
+    for _ in range(100):
+        if [wf async for wf in stack.client.list_workflows(query)]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # a duplicate started alongside would be listed by now too
+    return [getattr(wf, field) async for wf in stack.client.list_workflows(query)]
+
+
 async def workflow_runs(stack: Stack) -> list[str]:
     """Every ProvisionTenant run on this stack's task queue (the queue is unique per test)."""
-    query = f'TaskQueue = "{stack.settings.temporal_task_queue}"'
-    return [wf.id async for wf in stack.client.list_workflows(query)]
+    return await listed(stack, f'TaskQueue = "{stack.settings.temporal_task_queue}"', "id")
 
 
 async def test_concurrent_identical_signups_make_one_tenant_workflow_owner_and_redemption(
@@ -137,5 +146,5 @@ async def test_a_replay_after_provisioning_finished_starts_no_second_run(db_stac
     again = await stack.api.post(SIGNUP, json=body)
     assert again.status_code == 200 and again.json()["status"] == "active"
     query = f'WorkflowId = "provision-{tenant_id}"'
-    runs = [wf.run_id async for wf in stack.client.list_workflows(query)]
+    runs = await listed(stack, query)
     assert len(runs) == 1, runs

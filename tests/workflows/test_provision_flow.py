@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.temporal import workflow_id
@@ -42,6 +44,7 @@ async def test_pro_signup_reaches_active_with_one_shared_sheet(stack: Stack) -> 
     assert deliveries[0]["headers"]["idempotency-key"]
 
     handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    await asyncio.wait_for(handle.result(), 30)  # the DB says active just before the run ends
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
     assert description.run_id == status["workflow"]["runId"]

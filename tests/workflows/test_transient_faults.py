@@ -95,8 +95,13 @@ async def test_rate_limit_honours_retry_after(stack: Stack) -> None:
     assert error["code"] == "UPSTREAM_RATE_LIMITED"
 
     # While the step waits, Temporal's pending activity carries the delay the upstream asked for.
+    # (the ledger says `retrying` a moment before the worker reports the failure: poll)
     handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
-    pending = (await handle.describe()).raw_description.pending_activities
+    for _ in range(100):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].last_failure.application_failure_info.type:
+            break
+        await asyncio.sleep(0.05)
     assert [p.activity_type.name for p in pending] == ["create_sheet"]
     failure = pending[0].last_failure.application_failure_info
     assert failure.type == "UPSTREAM_RATE_LIMITED"
