@@ -112,6 +112,7 @@ async def test_worker_lines_carry_the_request_id_of_the_signup(observed: Observe
     response = await stack.signup("corr-fc", headers={"X-Request-ID": "req-corr-1"})
     tenant_id = response.json()["tenantId"]
     await stack.wait_for(tenant_id, "active")
+    await stack.client.get_workflow_handle(f"provision-{tenant_id}").result()  # all lines out
     worker_lines = [
         r
         for r in records(stack)
@@ -160,7 +161,11 @@ async def test_worker_metrics_count_steps_outcomes_and_durations(observed: Obser
     stack = observed
     stack.emulator.add_fault(target="make", status=503, count=1)  # one retry
     response = await stack.signup("worker-metrics-fc", plan="pro")
-    await stack.wait_for(response.json()["tenantId"], "active")
+    tenant_id = response.json()["tenantId"]
+    await stack.wait_for(tenant_id, "active")
+    # the last step's metrics are recorded as its activity returns, just after the ledger
+    # says active: wait for the run's end
+    await stack.client.get_workflow_handle(f"provision-{tenant_id}").result()
     found = samples(stack.worker_metrics.render().decode())
     for step in ("create_sheet", "configure_webhook", "mark_active"):
         assert value(found, "syston_provision_step_total", step=step, outcome="completed") == 1
