@@ -100,7 +100,3 @@ class StatusOverridden(BaseModel):
     """Payload of the `status_overridden` signal the admin override route sends."""
 
     status: TenantStatus
-
-
-class RetrySignal(BaseModel):
-    """The `retry` signal carries no payload; this documents it."""

@@ -6,7 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import Signup
 from api.schemas import SignupAccepted, SignupReplayed, SignupRequest, problem_responses
@@ -82,6 +82,3 @@ async def start_signup(
         headers=headers,
         media_type="application/json",
     )
-
-
-__all__ = ["JSONResponse", "router"]
