@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from emulators.drive_query import QueryError, compile_query
 from emulators.gate import gate, google_error, require_google_auth, state_of
-from emulators.state import FOLDER_MIME, DriveFile
+from emulators.state import FOLDER_MIME, DriveFile, FaultTarget
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 3600
@@ -105,16 +105,29 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+async def _admit(request: Request, counter: str, target: FaultTarget) -> Response | None:
+    """Count the request, apply an injected fault, then require a token from `/token`."""
+    if (fault := await gate(request, counter, target)) is not None:
+        return fault
+    return require_google_auth(request)
+
+
+async def _drive_file(request: Request, counter: str, file_id: str) -> DriveFile | Response:
+    """`_admit`, then the Drive file (or Drive's 404)."""
+    if (refused := await _admit(request, counter, "drive")) is not None:
+        return refused
+    file = state_of(request).files.get(file_id)
+    return file if file is not None else _file_not_found(file_id)
+
+
 def _invalid_json() -> JSONResponse:
     return google_error(400, "Invalid JSON payload received.", reason="parseError")
 
 
 @router.post("/v4/spreadsheets")
 async def create_spreadsheet(request: Request) -> Response:
-    if (fault := await gate(request, "sheets.create", "sheets")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
+    if (refused := await _admit(request, "sheets.create", "sheets")) is not None:
+        return refused
     body = await _json_body(request)
     if body is None:
         return _invalid_json()
@@ -134,10 +147,8 @@ def _spreadsheet(request: Request, spreadsheet_id: str) -> DriveFile | None:
 
 @router.get("/v4/spreadsheets/{spreadsheet_id}")
 async def get_spreadsheet(request: Request, spreadsheet_id: str) -> Response:
-    if (fault := await gate(request, "sheets.get", "sheets")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
+    if (refused := await _admit(request, "sheets.get", "sheets")) is not None:
+        return refused
     file = _spreadsheet(request, spreadsheet_id)
     if file is None:
         return google_error(404, "Requested entity was not found.")
@@ -162,10 +173,8 @@ def _file_not_found(file_id: str) -> JSONResponse:
 
 @router.get("/drive/v3/files")
 async def list_files(request: Request, q: str | None = None) -> Response:
-    if (fault := await gate(request, "drive.list", "drive")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
+    if (refused := await _admit(request, "drive.list", "drive")) is not None:
+        return refused
     try:
         matches = compile_query(q)
     except QueryError:
@@ -176,13 +185,9 @@ async def list_files(request: Request, q: str | None = None) -> Response:
 
 @router.get("/drive/v3/files/{file_id}")
 async def get_file(request: Request, file_id: str) -> Response:
-    if (fault := await gate(request, "drive.get", "drive")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
-    file = state_of(request).files.get(file_id)
-    if file is None:
-        return _file_not_found(file_id)
+    file = await _drive_file(request, "drive.get", file_id)
+    if isinstance(file, Response):
+        return file
     return JSONResponse(file.as_drive_resource())
 
 
@@ -197,14 +202,10 @@ async def update_file(
     addParents: str | None = None,  # Drive's parameter names
     removeParents: str | None = None,
 ) -> Response:
-    if (fault := await gate(request, "drive.update", "drive")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
+    file = await _drive_file(request, "drive.update", file_id)
+    if isinstance(file, Response):
+        return file
     state = state_of(request)
-    file = state.files.get(file_id)
-    if file is None:
-        return _file_not_found(file_id)
     body = await _json_body(request)
     if body is None:
         return _invalid_json()
@@ -234,13 +235,9 @@ async def update_file(
 
 @router.post("/drive/v3/files/{file_id}/permissions")
 async def create_permission(request: Request, file_id: str) -> Response:
-    if (fault := await gate(request, "drive.permissions.create", "drive")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
-    file = state_of(request).files.get(file_id)
-    if file is None:
-        return _file_not_found(file_id)
+    file = await _drive_file(request, "drive.permissions.create", file_id)
+    if isinstance(file, Response):
+        return file
     body = await _json_body(request)
     if body is None:
         return _invalid_json()
@@ -259,13 +256,9 @@ async def create_permission(request: Request, file_id: str) -> Response:
 
 @router.get("/drive/v3/files/{file_id}/permissions")
 async def list_permissions(request: Request, file_id: str) -> Response:
-    if (fault := await gate(request, "drive.permissions.list", "drive")) is not None:
-        return fault
-    if (denied := require_google_auth(request)) is not None:
-        return denied
-    file = state_of(request).files.get(file_id)
-    if file is None:
-        return _file_not_found(file_id)
+    file = await _drive_file(request, "drive.permissions.list", file_id)
+    if isinstance(file, Response):
+        return file
     return JSONResponse(
         {"kind": "drive#permissionList", "permissions": [p.as_resource() for p in file.permissions]}
     )
