@@ -48,8 +48,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
 _SETTING_NAMES = {name.upper() for name in Settings.model_fields} | {"SYSTON_DATA_DIR"}
 
 
+class KillableProcess:
+    """A child process the test can SIGKILL (no shutdown, nothing said to the server)."""
+
+    process: subprocess.Popen[bytes] | None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
 @dataclass
-class WorkerProcess:
+class WorkerProcess(KillableProcess):
     """`python worker.py` with the given settings; logs to a file in the test's tmp dir."""
 
     settings: Settings
@@ -80,17 +95,6 @@ class WorkerProcess:
                 pytest.fail(f"worker did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.05)
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no goodbye to the server, in-flight activities abandoned."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
 
 @pytest.fixture
 def worker_process(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
@@ -109,7 +113,7 @@ def free_port() -> int:
 
 
 @dataclass
-class DevServer:
+class DevServer(KillableProcess):
     """Our own `temporal server start-dev` on a SQLite file, restartable on the same port."""
 
     db_filename: Path
@@ -134,16 +138,6 @@ class DevServer:
             START_TIMEOUT_SECONDS,
             keep_waiting=lambda: self.process is not None and self.process.poll() is None,
         )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
