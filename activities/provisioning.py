@@ -24,12 +24,10 @@ from temporalio.exceptions import ApplicationError
 from integrations.errors import UpstreamConfigError, UpstreamError
 from integrations.make import MakeClient, idempotency_key
 from integrations.sheets import Spreadsheet
-from syston.db import utcnow
-from syston.logs import log_event, mask_url
+from syston.core import temporal as names
+from syston.core.db import utcnow
+from syston.core.logs import log_event, mask_url
 from syston.models import (
-    ACTIVITY_BEGIN,
-    ACTIVITY_RECORD_FAILURE,
-    ACTIVITY_RESUME,
     REGISTRATION_EVENT,
     BeginInput,
     BeginResult,
@@ -93,7 +91,7 @@ class ProvisioningActivities:
 
     # -- ledger activities ---------------------------------------------------------------
 
-    @activity.defn(name=ACTIVITY_BEGIN)
+    @activity.defn(name=names.ACTIVITY_BEGIN)
     async def begin(self, request: BeginInput) -> BeginResult:
         """Record the run and report which steps are already completed."""
         info = activity.info()
@@ -116,7 +114,7 @@ class ProvisioningActivities:
             log_event("tenant_provision_abandoned", logging.WARNING, tenant_id=request.tenant_id)
         return result
 
-    @activity.defn(name=ACTIVITY_RECORD_FAILURE)
+    @activity.defn(name=names.ACTIVITY_RECORD_FAILURE)
     async def record_failure(self, request: FailureInput) -> None:
         """Put the tenant in `failed` with the step and error that stopped it."""
         await self._store.record_failure(
@@ -139,14 +137,14 @@ class ProvisioningActivities:
             error=request.message,
         )
 
-    @activity.defn(name=ACTIVITY_RESUME)
+    @activity.defn(name=names.ACTIVITY_RESUME)
     async def resume(self, request: ResumeInput) -> None:
         """A stopped run was told to retry: the tenant is processing again."""
         await self._store.resume(request.tenant_id)
 
     # -- steps ---------------------------------------------------------------------------
 
-    @activity.defn(name="create_sheet")
+    @activity.defn(name=names.ACTIVITY_CREATE_SHEET)
     async def create_sheet(self, request: StepInput) -> StepResult:
         """Find or create the club's spreadsheet, shared with the owner; store its id."""
 
@@ -166,7 +164,7 @@ class ProvisioningActivities:
 
         return await self._checkpointed(request, work)
 
-    @activity.defn(name="configure_webhook")
+    @activity.defn(name=names.ACTIVITY_CONFIGURE_WEBHOOK)
     async def configure_webhook(self, request: StepInput) -> StepResult:
         """Deliver the tenant.registered event to the tenant's Make webhook (idempotency key)."""
 
@@ -200,7 +198,7 @@ class ProvisioningActivities:
 
         return await self._checkpointed(request, work)
 
-    @activity.defn(name="mark_active")
+    @activity.defn(name=names.ACTIVITY_MARK_ACTIVE)
     async def mark_active(self, request: StepInput) -> StepResult:
         """Conditional transition to `active`; a repeat changes nothing."""
 
@@ -226,7 +224,7 @@ class ProvisioningActivities:
     async def _checkpointed(
         self, request: StepInput, work: Callable[[ProvisioningContext], Awaitable[StepDone]]
     ) -> StepResult:
-        # request_id is already set by syston.correlation: the API request that started or
+        # request_id is already set by syston.core.correlation: the API request that started or
         # re-queued this run (the workflow id when there was none).
         try:
             attempt, ctx = await self._store.start_step(request.tenant_id, request.step)

@@ -9,7 +9,7 @@ import httpx
 from integrations.apps_script import AppsScriptClient
 from integrations.errors import UpstreamConfigError
 from integrations.sheets import SheetsClient, Spreadsheet
-from syston.settings import Settings
+from syston.core.settings import Settings
 
 
 class GoogleSheetsBackend:

@@ -16,11 +16,11 @@ from temporalio.client import Client
 from api import openapi, problems
 from api.middleware import BodyGuard, RequestContext
 from api.routes import admin, internal, meta, signup, tenants
-from syston.db import create_engine, sessionmaker
-from syston.logs import configure_logging
+from syston.core.db import create_engine, sessionmaker
+from syston.core.logs import configure_logging
+from syston.core.settings import Settings, get_settings
 from syston.provisioning_client import TemporalGateway
 from syston.rate_limit import SignupRateLimiter
-from syston.settings import Settings, get_settings
 from syston.signup import SignupService
 from syston.tokens import TokenService
 

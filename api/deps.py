@@ -12,9 +12,9 @@ from sqlalchemy import exists, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
-from syston.db import RevokedToken, TokenCutoff
+from syston.core.db import RevokedToken, TokenCutoff
+from syston.core.settings import Settings
 from syston.provisioning_client import TemporalGateway
-from syston.settings import Settings
 from syston.signup import SignupService
 from syston.tokens import Forbidden, Principal, TokenKind, TokenService, bearer_token, require
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability import metrics_of
 from api.problems import note_signup_rejection
-from syston.logs import event_sink_var, log_event, request_id_var
+from syston.core.logs import event_sink_var, log_event, request_id_var
 
 MAX_BODY_BYTES = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

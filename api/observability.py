@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.db import Tenant
-from syston.metrics import ApiMetrics
+from syston.core.db import Tenant
+from syston.core.metrics import ApiMetrics
 
 
 def metrics_of(app: Any) -> ApiMetrics:

@@ -1,6 +1,6 @@
 """problem+json (RFC 9457) for every error the API can answer; nothing expected is a 500.
 
-`ServiceError` (syston.errors) and `AuthError` (syston.tokens) carry their code; validation
+`ServiceError` (syston.core.errors) and `AuthError` (syston.tokens) carry their code; validation
 errors become 422 VALIDATION with per-field `errors`; unknown routes and methods keep their
 status; database and Temporal outages become 503 UNAVAILABLE with Retry-After.
 """
@@ -18,8 +18,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from syston.errors import ServiceError
-from syston.logs import log_event
+from syston.core.errors import ServiceError
+from syston.core.logs import log_event
 from syston.tokens import AuthError
 
 PROBLEM_JSON = "application/problem+json"

@@ -15,10 +15,10 @@ from api.schemas import (
     TenantError,
     WorkflowRef,
 )
-from syston.db import ProvisioningStep, Tenant, TenantResources
-from syston.errors import TenantNotFoundError
-from syston.logs import mask_url
-from syston.temporal import workflow_id
+from syston.core.db import ProvisioningStep, Tenant, TenantResources
+from syston.core.errors import TenantNotFoundError
+from syston.core.logs import mask_url
+from syston.core.temporal import provision_workflow_id
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -96,5 +96,5 @@ async def provision_status(
         )
         if tenant.error_code
         else None,
-        workflow=WorkflowRef(id=workflow_id(tenant.id), runId=tenant.workflow_run_id),
+        workflow=WorkflowRef(id=provision_workflow_id(tenant.id), runId=tenant.workflow_run_id),
     )

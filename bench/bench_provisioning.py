@@ -29,7 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from syston.temporal import workflow_id  # noqa: E402
+from syston.core.temporal import provision_workflow_id  # noqa: E402
 
 NOOP_QUEUE = "bench-noop"
 
@@ -112,7 +112,7 @@ async def product_signups(api: str, client: Client, n: int, concurrency: int) ->
             signups.append(time.perf_counter() - t0)
             response.raise_for_status()
             tenant_id = response.json()["tenantId"]
-            await client.get_workflow_handle(workflow_id(tenant_id)).result()
+            await client.get_workflow_handle(provision_workflow_id(tenant_id)).result()
             latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()

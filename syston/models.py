@@ -21,11 +21,6 @@ STEPS_BY_PLAN: dict[str, tuple[StepName, ...]] = {
 
 REGISTRATION_EVENT = "tenant.registered"
 
-# Activity names: each step's activity is named after the step; the ledger activities are these.
-ACTIVITY_BEGIN = "begin_provisioning"
-ACTIVITY_RECORD_FAILURE = "record_provisioning_failure"
-ACTIVITY_RESUME = "resume_provisioning"
-
 
 def steps_for(plan: str) -> tuple[StepName, ...]:
     return STEPS_BY_PLAN[plan]

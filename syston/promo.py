@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston import audit
-from syston.db import PromoCode, utcnow
-from syston.errors import Conflict
+from syston.core import audit
+from syston.core.db import PromoCode, utcnow
+from syston.core.errors import Conflict
 
 MAX_LISTED = 1000
 

@@ -16,19 +16,19 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from syston.errors import Unavailable
-from syston.models import ProvisionInput, StatusOverridden
-from syston.settings import Settings
-from syston.temporal import (
+from syston.core.errors import Unavailable
+from syston.core.settings import Settings
+from syston.core.temporal import (
     OVERRIDE_SIGNAL,
     PROVISION_STATUS_ATTR,
+    PROVISION_WORKFLOW,
     RETRY_SIGNAL,
     TENANT_ID_ATTR,
     TENANT_PLAN_ATTR,
-    WORKFLOW_TYPE,
-    connect,
-    workflow_id,
+    provision_workflow_id,
 )
+from syston.core.temporal_client import connect
+from syston.models import ProvisionInput, StatusOverridden
 
 RequeueAction = Literal["resumed", "restarted", "already_running", "already_active"]
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -84,9 +84,9 @@ class TemporalGateway:
         )
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-                WORKFLOW_TYPE,
+                PROVISION_WORKFLOW,
                 request,
-                id=workflow_id(tenant_id),
+                id=provision_workflow_id(tenant_id),
                 task_queue=self._settings.temporal_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -111,7 +111,7 @@ class TemporalGateway:
         it waits for `retry`), so no query is needed and a busy worker cannot stall the call.
         """
         client = await self.client()
-        wf_id = workflow_id(tenant_id)
+        wf_id = provision_workflow_id(tenant_id)
         handle: WorkflowHandle[object, object] = client.get_workflow_handle(wf_id)
         try:
             description = await handle.describe()
@@ -145,7 +145,9 @@ class TemporalGateway:
         stopped on an error ends and the Temporal UI's list agrees. False when there is no
         open run; Unavailable when Temporal cannot be reached."""
         client = await self.client()
-        handle: WorkflowHandle[object, object] = client.get_workflow_handle(workflow_id(tenant_id))
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(
+            provision_workflow_id(tenant_id)
+        )
         try:
             await handle.signal(OVERRIDE_SIGNAL, StatusOverridden(status=status))  # type: ignore[arg-type]
         except RPCError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.db import Owner, ProvisioningStep, Tenant, TenantResources, utcnow
+from syston.core.db import Owner, ProvisioningStep, Tenant, TenantResources, utcnow
 from syston.models import BeginResult, StepName, steps_for
 
 MAX_ERROR_MESSAGE = 1000

@@ -17,8 +17,8 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.db import RateLimitWindow, utcnow
-from syston.errors import RateLimited
+from syston.core.db import RateLimitWindow, utcnow
+from syston.core.errors import RateLimited
 
 
 class _Address(Protocol):

@@ -15,10 +15,10 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston import audit
-from syston.db import RevokedToken, Tenant, TokenCutoff, utcnow
-from syston.errors import TenantNotFoundError, ValidationFailed
-from syston.logs import log_event
+from syston.core import audit
+from syston.core.db import RevokedToken, Tenant, TokenCutoff, utcnow
+from syston.core.errors import TenantNotFoundError, ValidationFailed
+from syston.core.logs import log_event
 
 GLOBAL_SCOPE = "*"
 # A cut-off far in the future would also refuse every token issued until then (a typo could

@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.db import (
+from syston.core.db import (
     IdempotencyRecord,
     Owner,
     PromoCode,
@@ -30,7 +30,7 @@ from syston.db import (
     TenantResources,
     utcnow,
 )
-from syston.errors import Conflict, ServiceError, Unavailable, Unprocessable
+from syston.core.errors import Conflict, ServiceError, Unavailable, Unprocessable
 from syston.models import steps_for
 from syston.provisioning_client import TemporalGateway
 from syston.tokens import TokenService

@@ -27,8 +27,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.db import AuthzDenialCount, Tenant, utcnow
-from syston.logs import log_event
+from syston.core.db import AuthzDenialCount, Tenant, utcnow
+from syston.core.logs import log_event
 from syston.models import TenantStatus
 
 FLUSH_INTERVAL_SECONDS: Final = 5.0

@@ -23,10 +23,10 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston import audit
-from syston.db import Owner, Tenant, TenantResources, utcnow
-from syston.errors import TenantNotFoundError, Unprocessable, ValidationFailed
-from syston.logs import mask_url
+from syston.core import audit
+from syston.core.db import Owner, Tenant, TenantResources, utcnow
+from syston.core.errors import TenantNotFoundError, Unprocessable, ValidationFailed
+from syston.core.logs import mask_url
 from syston.models import TenantStatus
 from syston.webhook_policy import (
     InvalidWebhookUrl,

@@ -22,10 +22,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from syston.db import create_engine
+from syston.core.db import create_engine
+from syston.core.settings import Settings
+from syston.core.temporal import PROVISION_STATUS_ATTR, TENANT_ID_ATTR, TENANT_PLAN_ATTR
 from syston.migrations import migrate_engine
-from syston.settings import Settings
-from syston.temporal import PROVISION_STATUS_ATTR, TENANT_ID_ATTR, TENANT_PLAN_ATTR
 from syston.tokens import TokenService
 from tests.support.emulator_server import (  # noqa: F401 - pytest fixtures
     RunningEmulator,
@@ -101,7 +101,7 @@ def database_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     inside the running loop, so the PostgreSQL server is picked here.
     """
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
+        return f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}"
     url: str = request.getfixturevalue("postgres_server")
     return url
 
@@ -123,7 +123,7 @@ async def database_url(database_server: str) -> AsyncIterator[str]:
 async def _truncate_all(engine: Any) -> None:
     from sqlalchemy import text
 
-    from syston.db import Base
+    from syston.core.db import Base
 
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
@@ -132,7 +132,7 @@ async def _truncate_all(engine: Any) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}"
 
 
 # -- the whole stack in-process ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ProvisionTenant: the durable provisioning of one tenant (CONTRACT §1 steps, §6 names).
+"""ProvisionTenant: the durable provisioning of one tenant (docs/temporal.md).
 
 The run asks the database which steps are already done, runs the rest in order, and on an error
 that retrying will not fix records it and waits (open, not failed) for the `retry` signal. A new
@@ -22,12 +22,9 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from syston.core import temporal as names
     from syston.models import (
-        ACTIVITY_BEGIN,
-        ACTIVITY_RECORD_FAILURE,
-        ACTIVITY_RESUME,
         BeginInput,
-        BeginResult,
         FailureInput,
         ProgressView,
         ProvisionInput,
@@ -37,10 +34,9 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepName,
         StepProgress,
-        StepResult,
         steps_for,
     )
-    from syston.temporal import PROVISION_STATUS_ATTR
+    from workflows import activity_refs
 
 # A worker that dies mid-step is noticed within HEARTBEAT_TIMEOUT (activities heartbeat while
 # they wait on upstreams), so provisioning resumes well inside a minute of a worker returning.
@@ -60,7 +56,7 @@ LEDGER_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name="ProvisionTenant")
+@workflow.defn(name=names.PROVISION_WORKFLOW)
 class ProvisionTenant:
     """Creates a tenant's resources step by step; never redoes a completed step."""
 
@@ -79,11 +75,10 @@ class ProvisionTenant:
         plan_steps = steps_for(request.plan)
         self._steps = dict.fromkeys(plan_steps, "pending")
         begin = await workflow.execute_activity(
-            ACTIVITY_BEGIN,
+            activity_refs.begin,
             BeginInput(tenant_id=request.tenant_id, plan=request.plan, force=request.force),
             start_to_close_timeout=LEDGER_START_TO_CLOSE,
             retry_policy=LEDGER_RETRY,
-            result_type=BeginResult,
         )
         if not begin.found:
             # The tenant row is gone: nothing to provision, and nothing left "processing" in
@@ -105,7 +100,7 @@ class ProvisionTenant:
             # must not be lost.
             self._waiting = True
             await workflow.execute_activity(
-                ACTIVITY_RECORD_FAILURE,
+                activity_refs.record_failure,
                 FailureInput(tenant_id=request.tenant_id, step=step, code=code, message=message),
                 start_to_close_timeout=LEDGER_START_TO_CLOSE,
                 retry_policy=LEDGER_RETRY,
@@ -129,7 +124,7 @@ class ProvisionTenant:
             self._last_error = None
             self._steps[step] = "pending"
             await workflow.execute_activity(
-                ACTIVITY_RESUME,
+                activity_refs.resume,
                 ResumeInput(tenant_id=request.tenant_id),
                 start_to_close_timeout=LEDGER_START_TO_CLOSE,
                 retry_policy=LEDGER_RETRY,
@@ -149,12 +144,11 @@ class ProvisionTenant:
             self._steps[step] = "running"
             try:
                 await workflow.execute_activity(
-                    step,
+                    activity_refs.STEP_ACTIVITIES[step],
                     StepInput(tenant_id=request.tenant_id, step=step, force=request.force),
                     start_to_close_timeout=STEP_START_TO_CLOSE,
                     heartbeat_timeout=STEP_HEARTBEAT,
                     retry_policy=STEP_RETRY,
-                    result_type=StepResult,
                 )
             except ActivityError as err:
                 code, message = _describe(err)
@@ -164,15 +158,15 @@ class ProvisionTenant:
 
     def _set_status(self, status: str) -> None:
         self._status = status
-        workflow.upsert_search_attributes([PROVISION_STATUS_ATTR.value_set(status)])
+        workflow.upsert_search_attributes([names.PROVISION_STATUS_ATTR.value_set(status)])
 
-    @workflow.signal(name="retry")
+    @workflow.signal(name=names.RETRY_SIGNAL)
     def retry(self) -> None:
         """Resume a run stopped on an error (ops: Temporal UI → Send signal → retry)."""
         if self._waiting:
             self._retry_requested = True
 
-    @workflow.signal(name="status_overridden")
+    @workflow.signal(name=names.OVERRIDE_SIGNAL)
     def status_overridden(self, change: StatusOverridden) -> None:
         """An admin set the tenant's status by hand: a stopped run ends with that status
         (`processing` resumes it like `retry`); a busy run carries on."""
@@ -183,7 +177,7 @@ class ProvisionTenant:
         elif change.status != "failed":
             self._override = change.status
 
-    @workflow.query(name="progress")
+    @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> ProgressView:
         """The steps and where the run is."""
         return ProgressView(

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from integrations.errors import UpstreamError
 from integrations.make import MakeClient
-from syston.db import Tenant, TenantResources, utcnow
-from syston.errors import TenantNotFoundError
-from syston.logs import log_event, mask_url
+from syston.core.db import Tenant, TenantResources, utcnow
+from syston.core.errors import TenantNotFoundError
+from syston.core.logs import log_event, mask_url
 from syston.webhook_policy import WebhookUrlRejected
 
 TEST_EVENT = "tenant.webhook_test"

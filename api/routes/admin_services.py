@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.routes.admin_delivery import WebhookTester
 from integrations.make import MakeClient
+from syston.core.settings import Settings
 from syston.promo import PromoCodes
 from syston.revocation import Revocations
-from syston.settings import Settings
 from syston.stats import DenialCounter, StatsReader
 from syston.tenant_admin import TenantAdmin
 from syston.webhook_policy import Resolver, build_safe_client

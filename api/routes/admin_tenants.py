@@ -21,8 +21,8 @@ from api.routes.admin_schemas import (
 from api.routes.admin_services import Admin
 from api.schemas import problem_responses
 from api.views import provision_status, rfc3339
-from syston.errors import ServiceError
-from syston.logs import log_event
+from syston.core.errors import ServiceError
+from syston.core.logs import log_event
 from syston.tenant_admin import MAX_PAGE
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])

@@ -16,7 +16,7 @@ from api.routes.admin_schemas import (
 from api.routes.admin_services import Admin
 from api.schemas import problem_responses
 from api.views import rfc3339
-from syston.logs import log_event, mask_url
+from syston.core.logs import log_event, mask_url
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

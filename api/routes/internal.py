@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from api.deps import ServiceCaller, Sessions, Temporal
 from api.schemas import QueueRequest, QueueResponse, problem_responses
-from syston.db import Tenant
-from syston.errors import TenantNotFoundError
-from syston.logs import log_event
+from syston.core.db import Tenant
+from syston.core.errors import TenantNotFoundError
+from syston.core.logs import log_event
 from syston.provisioning_store import ProvisioningStore
 
 router = APIRouter(tags=["internal"])

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from api.deps import Caller, Sessions, Temporal
 from api.observability import metrics_of, tenants_by_status
 from api.schemas import Health, Readiness, problem_responses
-from syston.metrics import CONTENT_TYPE
+from syston.core.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["meta"])
 READY_CHECK_TIMEOUT = 3.0

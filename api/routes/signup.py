@@ -10,8 +10,8 @@ from fastapi.responses import Response
 
 from api.deps import Signup
 from api.schemas import SignupAccepted, SignupReplayed, SignupRequest, problem_responses
-from syston.errors import ServiceError
-from syston.logs import log_event, mask_email
+from syston.core.errors import ServiceError
+from syston.core.logs import log_event, mask_email
 from syston.signup import SignupData, render, status_url
 
 router = APIRouter(tags=["signup"])

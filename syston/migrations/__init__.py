@@ -12,7 +12,7 @@ from alembic.config import Config
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 

@@ -8,7 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from syston.db import Base, create_engine
+from syston.core.db import Base, create_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from syston.db import create_engine
+from syston.core.db import create_engine
 from tests.conftest import Stack, make_settings, migrate, open_stack
 from tests.support.emulator_server import RunningEmulator
 

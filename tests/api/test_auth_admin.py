@@ -79,7 +79,7 @@ def tenant_token(stack: AdminStack, tenant_id: str, **claims: Any) -> str:
 
 def test_the_route_table_here_covers_every_admin_route() -> None:
     from api.app import create_app
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
     app = create_app(Settings(jwt_secret=NEXT_SECRET))
     served = {

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from syston.settings import Settings
+from syston.core.settings import Settings
 from tests.conftest import TEST_SECRET, Stack
 
 

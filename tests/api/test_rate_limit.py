@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
-from syston.db import RateLimitWindow, Tenant
+from syston.core.db import RateLimitWindow, Tenant
+from syston.core.settings import Settings
 from syston.rate_limit import SignupRateLimiter
-from syston.settings import Settings
 from tests.api.conftest import count, engine_of
 from tests.conftest import Stack
 

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 from temporalio.client import Client
 
 from api.app import create_app
+from syston.core.settings import Settings
 from syston.migrations import run_migrations_in_thread
-from syston.settings import Settings
 from syston.tokens import TokenService
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support.emulator_server import RunningEmulator
@@ -75,7 +75,7 @@ def live_api(
     service_account_key: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveApi]:
-    database = tmp_path_factory.mktemp("schemathesis") / "syston.db"
+    database = tmp_path_factory.mktemp("schemathesis") / "syston.core.db"
     config = make_settings(
         f"sqlite+aiosqlite:///{database}",
         emulator_server,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from syston.db import (
+from syston.core.db import (
     IdempotencyRecord,
     Owner,
     PromoCode,

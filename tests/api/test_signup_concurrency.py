@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
-from syston.db import IdempotencyRecord, Owner, PromoCode, PromoRedemption, Tenant, utcnow
-from syston.temporal import workflow_id
+from syston.core.db import IdempotencyRecord, Owner, PromoCode, PromoRedemption, Tenant, utcnow
+from syston.core.temporal import provision_workflow_id
 from tests.api.conftest import count, engine_of
 from tests.conftest import Stack
 
@@ -77,7 +77,7 @@ async def test_concurrent_identical_signups_make_one_tenant_workflow_owner_and_r
 
     await db_stack.wait_for(tenant_id, "active")
     runs = await workflow_runs(db_stack)
-    assert runs == [workflow_id(tenant_id)]
+    assert runs == [provision_workflow_id(tenant_id)]
 
 
 async def test_concurrent_signups_for_one_slug_make_one_202_and_the_rest_slug_taken(

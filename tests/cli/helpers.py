@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syston.settings import Settings
+from syston.core.settings import Settings
 
 
 def setting_env_names() -> set[str]:

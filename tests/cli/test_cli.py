@@ -177,7 +177,7 @@ def test_api_without_a_secret_names_jwt_secret(tmp_path: Path, clean_env: dict[s
 def test_upstream_timeout_above_the_step_budget_is_refused() -> None:
     from pydantic import ValidationError
 
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
     with pytest.raises(ValidationError, match="upstream_timeout_seconds"):
         Settings(upstream_timeout_seconds=30)
@@ -190,18 +190,18 @@ async def test_worker_gives_up_on_an_unreachable_temporal_with_a_clear_message(
     import logging
     import socket
 
-    import worker
-    from syston.settings import Settings
+    from syston.core import temporal_client
+    from syston.core.settings import Settings
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setattr(worker, "CONNECT_PATIENCE_SECONDS", 0.3)
-    monkeypatch.setattr(worker, "CONNECT_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(temporal_client, "CONNECT_PATIENCE_SECONDS", 0.3)
+    monkeypatch.setattr(temporal_client, "CONNECT_RETRY_SECONDS", 0.1)
     caplog.set_level(logging.WARNING)
     settings = Settings(temporal_address=f"127.0.0.1:{port}")
-    with pytest.raises(worker.TemporalUnreachable, match=f"127.0.0.1:{port}"):
-        await worker._connect_patiently(settings, None)
+    with pytest.raises(temporal_client.TemporalUnreachable, match=f"127.0.0.1:{port}"):
+        await temporal_client.connect_patiently(settings, None)
     retries = [r for r in caplog.records if getattr(r, "event", None) == "temporal_unreachable"]
     assert retries  # it waited and retried before giving up
 
@@ -211,9 +211,10 @@ def test_syston_worker_turns_an_unreachable_temporal_into_one_line_and_exit_1(
 ) -> None:
     import worker
     from syston import cli
+    from syston.core.temporal_client import TemporalUnreachable
 
     async def unreachable(_settings: object) -> None:
-        raise worker.TemporalUnreachable("cannot reach Temporal at 127.0.0.1:1 after 30 s")
+        raise TemporalUnreachable("cannot reach Temporal at 127.0.0.1:1 after 30 s")
 
     monkeypatch.setattr(worker, "run_worker", unreachable)
     monkeypatch.setenv("SYSTON_DATA_DIR", str(tmp_path))

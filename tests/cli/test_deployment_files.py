@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from syston.cli import build_parser
-from syston.settings import Settings
+from syston.core.settings import Settings
 from tests.cli.helpers import setting_env_names
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from syston.cli import build_parser
-from syston.settings import Settings
+from syston.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

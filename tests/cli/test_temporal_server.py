@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from syston import temporal_server
-from syston.temporal import SEARCH_ATTRIBUTE_NAMES
-from syston.temporal_server import DevServerOptions, dev_server_command
+from syston.cli import temporal_server
+from syston.cli.temporal_server import DevServerOptions, dev_server_command
+from syston.core.temporal import SEARCH_ATTRIBUTE_NAMES
 from tests.cli.helpers import free_port
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from syston.settings import Settings
-from syston.temporal_server import DevServerOptions, dev_server_command, wait_for_port
+from syston.cli.temporal_server import DevServerOptions, dev_server_command, wait_for_port
+from syston.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0

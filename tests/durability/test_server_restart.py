@@ -10,9 +10,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from syston.db import create_engine
+from syston.core.db import create_engine
+from syston.core.temporal import provision_workflow_id
 from syston.migrations import migrate_engine
-from syston.temporal import workflow_id
 from syston.tokens import TokenService
 from tests.conftest import Stack, make_settings, running_api, running_worker
 from tests.durability.conftest import DevServer
@@ -53,7 +53,7 @@ async def test_dev_server_killed_mid_provisioning_then_restarted(
         assert step_of(status, "create_sheet")["attempts"] == 1
         print("\nconfigure_webhook attempts:", step_of(status, "configure_webhook")["attempts"])
         assert_exactly_once(emulator, tenant_id)
-        handle = client.get_workflow_handle(workflow_id(tenant_id))
+        handle = client.get_workflow_handle(provision_workflow_id(tenant_id))
         await asyncio.wait_for(handle.result(), 60)
 
         # the API's client talks to the restarted server: re-queue and a new signup work

@@ -21,9 +21,9 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
-from syston.db import create_engine
+from syston.core.db import create_engine
+from syston.core.temporal import provision_workflow_id
 from syston.migrations import migrate_engine
-from syston.temporal import workflow_id
 from syston.tokens import TokenService
 from tests.conftest import Stack, make_settings, running_api
 from tests.durability.conftest import WorkerProcess, dump
@@ -134,5 +134,5 @@ async def test_worker_killed_mid_step_resumes_to_active(
             "steps"
         ]
         assert_exactly_once(emulator, tenant_id)
-        handle = temporal_client.get_workflow_handle(workflow_id(tenant_id))
+        handle = temporal_client.get_workflow_handle(provision_workflow_id(tenant_id))
         await asyncio.wait_for(handle.result(), 30)

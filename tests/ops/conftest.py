@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
-from syston.correlation import with_request_ids
-from syston.db import create_engine
-from syston.metrics import WorkerMetrics
+from syston.core.correlation import with_request_ids
+from syston.core.db import create_engine
+from syston.core.metrics import WorkerMetrics
 from syston.migrations import migrate_engine
 from syston.tokens import TokenService
 from tests.conftest import Stack, make_settings
@@ -49,7 +49,7 @@ async def observed(
 ) -> AsyncIterator[Observed]:
     log_file = tmp_path / "logs" / "syston.log"
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}",
+        f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}",
         emulator,
         service_account_key,
         temporal_client.service_client.config.target_host,

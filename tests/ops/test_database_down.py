@@ -12,7 +12,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from syston.db import create_engine
+from syston.core.db import create_engine
 from syston.migrations import migrate_engine
 from tests.conftest import make_settings, running_api
 from tests.support.emulator_server import RunningEmulator

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from syston.logfilter import matcher, parse, pretty
+from syston.cli.logfilter import matcher, parse, pretty
 from tests.cli.helpers import clean_environ, run_syston
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 from prometheus_client.parser import text_string_to_metric_families
 
-from syston.logs import scrub
+from syston.core.logs import scrub
 from tests.conftest import TEST_SECRET
 from tests.ops.conftest import Observed
 

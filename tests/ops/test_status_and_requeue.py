@@ -1,4 +1,4 @@
-"""`syston status --watch` and `syston requeue` (syston.ops) against the in-process service."""
+"""`syston status --watch` and `syston requeue` (syston.cli.ops) against the in-process service."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from syston.ops import OpsError, fetch_status, render_status, requeue, watch_status
+from syston.cli.ops import OpsError, fetch_status, render_status, requeue, watch_status
 from tests.conftest import Stack
 
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
-from syston.db import create_engine
+from syston.core.db import create_engine
 from syston.migrations import migrate_engine
 from syston.tokens import TokenService
 from tests.conftest import TEST_SECRET, Stack, make_settings, running_worker

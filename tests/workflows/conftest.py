@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from syston.settings import Settings
+from syston.core.settings import Settings
 from tests.conftest import Stack, make_settings, migrate, open_stack
 from tests.support.emulator_server import RunningEmulator
 

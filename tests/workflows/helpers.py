@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from syston.temporal import workflow_id
+from syston.core.temporal import provision_workflow_id
 from tests.conftest import Stack
 from tests.support.emulator_server import RunningEmulator
 
@@ -92,4 +92,4 @@ async def wait_listed(client: Client, query: str, timeout: float = 20.0) -> list
 
 
 async def workflow_status(client: Client, tenant_id: str) -> WorkflowExecutionStatus | None:
-    return (await client.get_workflow_handle(workflow_id(tenant_id)).describe()).status
+    return (await client.get_workflow_handle(provision_workflow_id(tenant_id)).describe()).status

@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
-from syston.temporal import workflow_id
+from syston.core.temporal import provision_workflow_id
 from tests.conftest import Stack
 
 
@@ -43,7 +43,7 @@ async def test_pro_signup_reaches_active_with_one_shared_sheet(stack: Stack) -> 
     assert deliveries[0]["body"]["spreadsheetId"] == sheets[0]["spreadsheetId"]
     assert deliveries[0]["headers"]["idempotency-key"]
 
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     await asyncio.wait_for(handle.result(), 30)  # the DB says active just before the run ends
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED

@@ -24,8 +24,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from syston.core.temporal import provision_workflow_id
 from syston.models import ProvisionInput, ProvisionResult, StepName
-from syston.temporal import workflow_id
 from tests.conftest import Stack
 from workflows.provision import ProvisionTenant
 
@@ -118,7 +118,7 @@ async def test_record_history(stack: Stack, name: str) -> None:
         stack.emulator.add_fault(**fault)
     response = await stack.signup(f"replay-{name.replace('_', '-')}", plan)
     tenant_id = response.json()["tenantId"]
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     if step is not None:
         status = await stack.wait_for(tenant_id, "failed")
         assert status["error"]["step"] == step

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from syston.core.temporal import provision_workflow_id
 from syston.models import ProgressView, ProvisionInput, ProvisionResult
-from syston.temporal import workflow_id
 from tests.conftest import Stack
 from tests.workflows.conftest import StackFactory
 from tests.workflows.helpers import (
@@ -38,7 +38,7 @@ async def requeue(stack: Stack, tenant_id: str, *, force: bool = False) -> dict[
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    assert body["tenantId"] == tenant_id and body["workflowId"] == workflow_id(tenant_id)
+    assert body["tenantId"] == tenant_id and body["workflowId"] == provision_workflow_id(tenant_id)
     return body
 
 
@@ -56,20 +56,20 @@ async def assert_stopped(stack: Stack, tenant_id: str, step: str, code: str) -> 
     assert status["error"]["message"]
     failed = step_of(status, step)
     assert failed["status"] == "failed" and failed["error"]["code"] == code
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     progress = await handle.query("progress", result_type=ProgressView)
     assert progress.waiting_for_retry and progress.status == "failed"
     listed = await wait_listed(
         stack.client, f'TenantId = "{tenant_id}" AND ProvisionStatus = "failed"'
     )
-    assert listed == [workflow_id(tenant_id)]
+    assert listed == [provision_workflow_id(tenant_id)]
     return status
 
 
 async def assert_finished(stack: Stack, tenant_id: str) -> dict[str, Any]:
     status = await stack.wait_for(tenant_id, "active")
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     await asyncio.wait_for(handle.result(), 30)
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
@@ -117,7 +117,7 @@ async def test_make_4xx_stops_and_the_retry_signal_resumes_it(
     assert step_of(status, "create_sheet")["status"] == "completed"
 
     clear_faults(stack)
-    await stack.client.get_workflow_handle(workflow_id(tenant_id)).signal("retry")
+    await stack.client.get_workflow_handle(provision_workflow_id(tenant_id)).signal("retry")
     status = await assert_finished(stack, tenant_id)
     assert step_of(status, "create_sheet")["attempts"] == 1  # not redone
     assert step_of(status, "configure_webhook")["attempts"] == 2
@@ -184,7 +184,7 @@ async def test_requeue_after_the_run_was_terminated_while_failed(stack: Stack) -
     stack.emulator.add_fault(target="make", status=400)
     tenant_id = await signup(stack, "terminated-failed-fc")
     await assert_stopped(stack, tenant_id, "configure_webhook", "UPSTREAM_REJECTED")
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     await handle.terminate("ops closed it")
 
     clear_faults(stack)
@@ -201,7 +201,7 @@ async def test_requeue_after_the_run_was_terminated_mid_step(stack: Stack) -> No
     stack.emulator.add_fault(target="make", mode="latency", latencyMs=1500, count=1)
     tenant_id = await signup(stack, "terminated-busy-fc")
     await wait_step(stack, tenant_id, "configure_webhook", "running")
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     await handle.terminate("ops closed it")
     assert (await stack.status(tenant_id))["status"] == "processing"
 
@@ -254,7 +254,7 @@ async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack) -> None:
     handle = await stack.client.start_workflow(
         "ProvisionTenant",
         ProvisionInput(tenant_id=tenant_id, plan="pro"),
-        id=workflow_id(tenant_id),
+        id=provision_workflow_id(tenant_id),
         task_queue=stack.settings.temporal_task_queue,
         result_type=ProvisionResult,
     )
@@ -299,7 +299,7 @@ async def test_a_manual_override_to_active_ends_the_stopped_run_and_the_ui_agree
         headers=stack.admin_headers(),
     )
     assert response.status_code == 200, response.text
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     result = await asyncio.wait_for(handle.result(), 30)
     assert result["status"] == "active"
     description = await handle.describe()

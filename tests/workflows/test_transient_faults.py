@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from syston.temporal import workflow_id
+from syston.core.temporal import provision_workflow_id
 from tests.conftest import Stack
 from tests.workflows.conftest import StackFactory
 from tests.workflows.helpers import assert_exactly_once, step_of, wait_step, watch_step
@@ -78,7 +78,7 @@ async def test_transient_fault_is_retried_to_active(stack: Stack, case: str) -> 
     assert status["error"] is None and status["provisionedAt"] is not None
     assert_exactly_once(stack.emulator, tenant_id)
 
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     await asyncio.wait_for(handle.result(), 30)  # the DB says active just before the run ends
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
@@ -96,7 +96,7 @@ async def test_rate_limit_honours_retry_after(stack: Stack) -> None:
 
     # While the step waits, Temporal's pending activity carries the delay the upstream asked for.
     # (the ledger says `retrying` a moment before the worker reports the failure: poll)
-    handle = stack.client.get_workflow_handle(workflow_id(tenant_id))
+    handle = stack.client.get_workflow_handle(provision_workflow_id(tenant_id))
     for _ in range(100):
         pending = (await handle.describe()).raw_description.pending_activities
         if pending and pending[0].last_failure.application_failure_info.type:

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
-from syston import temporal_server
+from syston.cli import temporal_server
 
 if TYPE_CHECKING:
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
 HOST = "127.0.0.1"
 JWT_SECRET_FILE = "jwt_secret"
@@ -125,7 +125,7 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
 
     Raises `DevStackError` (exit 2) for settings that cannot work.
     """
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
     env = dict(os.environ if environ is None else environ)
     if options.data_dir is not None:
@@ -146,7 +146,7 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
 
     if not settings.database_url:
         env["DATABASE_URL"] = settings.effective_database_url
-        note(f"DATABASE_URL not set: SQLite at {data_dir / 'syston.db'}")
+        note(f"DATABASE_URL not set: SQLite at {data_dir / 'syston.core.db'}")
 
     emulator = f"http://{HOST}:{options.emulator_port}"
     google_given = bool(settings.google_service_account_key or settings.google_api_endpoint)
@@ -187,7 +187,7 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
 
 
 def _settings_from(env: dict[str, str], settings_cls: type[Settings]) -> Settings:
-    from syston.cli import describe_settings_error
+    from syston.cli.common import describe_settings_error
 
     saved = dict(os.environ)
     try:

@@ -23,7 +23,7 @@ from typing import Any, Final, TextIO
 
 import httpx
 
-from syston.ops import OpsError, describe_http_error, request
+from syston.cli.ops import OpsError, describe_http_error, request
 
 PLANS: Final = ("starter", "pro")
 DEFAULT_TIMEOUT_SECONDS: Final = 60.0

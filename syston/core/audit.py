@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from syston.db import AuditEntry, utcnow
+from syston.core.db import AuditEntry, utcnow
 
 RECENT_ENTRIES = 50
 

@@ -152,7 +152,7 @@ def follow(
 
 def default_log_file() -> Path:
     """LOG_FILE, or where `syston dev` writes: `<data dir>/logs/syston.log`."""
-    from syston.settings import Settings
+    from syston.core.settings import Settings
 
     settings = Settings()
     if settings.log_file is not None:

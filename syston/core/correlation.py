@@ -23,8 +23,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import default as default_converter
 from temporalio.exceptions import ApplicationError
 
-from syston.logs import event_sink_var, request_id_var
-from syston.metrics import WorkerMetrics
+from syston.core.logs import event_sink_var, request_id_var
+from syston.core.metrics import WorkerMetrics
 
 HEADER: Final = "syston-request-id"
 

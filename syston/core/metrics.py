@@ -4,7 +4,7 @@ Each process owns its registry (one per app, so several apps in one test process
 collide); in a multi-replica deployment Prometheus scrapes every replica and sums.
 
 Signups, denials, re-queues and provisioning outcomes are counted from the same events the
-logs show (`syston.logs.log_event` hands each one to the current event sink), so a dashboard
+logs show (`syston.core.logs.log_event` hands each one to the current event sink), so a dashboard
 and `syston logs` never disagree. Requests are observed by the request middleware; tenants by
 status is a gauge read from the database at scrape time (one GROUP BY, cached a few seconds).
 
