@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app()` wires routes, middleware and the lifespan.
 
-The lifespan opens one database engine, one (lazily connected) Temporal client and the token
-service per process, and closes them at shutdown. Run with
+The lifespan opens the process's services (api.services: one database engine, one lazily
+connected Temporal client, the outbound HTTP clients) and closes them at shutdown. Run with
 `uvicorn api.app:create_app --factory` or `syston api`.
 """
 
@@ -16,13 +16,11 @@ from temporalio.client import Client
 from api import openapi, problems
 from api.middleware import BodyGuard, RequestContext
 from api.routes import admin, internal, meta, signup, tenants
-from syston.core.db import create_engine, sessionmaker
+from api.services import open_services
+from syston import __version__
 from syston.core.logs import configure_logging
 from syston.core.settings import Settings, get_settings
-from syston.provisioning_client import TemporalGateway
-from syston.rate_limit import SignupRateLimiter
-from syston.signup import SignupService
-from syston.tokens import TokenService
+from syston.webhook_policy import Resolver
 
 DESCRIPTION = (
     "Signs sports clubs up as tenants and provisions each one durably on Temporal. "
@@ -31,9 +29,13 @@ DESCRIPTION = (
 
 
 def create_app(
-    settings: Settings | None = None, *, temporal_client: Client | None = None
+    settings: Settings | None = None,
+    *,
+    temporal_client: Client | None = None,
+    webhook_resolver: Resolver | None = None,
 ) -> FastAPI:
-    """Build the API. `temporal_client` lets tests and embedders share an existing client."""
+    """Build the API. `temporal_client` lets tests and embedders share an existing client;
+    `webhook_resolver` replaces DNS for the webhook URL policy (tests)."""
     settings = settings or get_settings()
     if not settings.jwt_secrets:
         raise RuntimeError("JWT_SECRET is not set (at least 32 bytes): the API cannot sign tokens")
@@ -41,27 +43,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_file)
-        engine = create_engine(settings.effective_database_url)
-        sessions = sessionmaker(engine)
-        gateway = TemporalGateway(settings, temporal_client)
-        tokens = TokenService(settings.jwt_secrets, settings.jwt_issuer)
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessions = sessions
-        app.state.temporal = gateway
-        app.state.tokens = tokens
-        app.state.signup = SignupService(sessions, gateway, tokens)
-        limit, period = settings.rate_limit
-        app.state.signup_limiter = SignupRateLimiter(sessions, limit, period) if limit else None
-        try:
-            async with admin.admin_services(app, settings, sessions):
+        async with open_services(
+            settings, temporal_client=temporal_client, webhook_resolver=webhook_resolver
+        ) as services:
+            app.state.services = services
+            try:
                 yield
-        finally:
-            await engine.dispose()
+            finally:
+                app.state.services = None
 
     app = FastAPI(
         title="Syston provisioning",
-        version="0.1.0",
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )

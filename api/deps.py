@@ -1,4 +1,5 @@
-"""Dependencies as `Annotated` aliases: settings, sessions, Temporal, services, the caller."""
+"""Dependencies as `Annotated` aliases: the services of `api.services`, the request's read
+connection, the client address and the authenticated caller."""
 
 from __future__ import annotations
 
@@ -12,25 +13,21 @@ from sqlalchemy import exists, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from api.services import Services
 from syston.core.db import RevokedToken, TokenCutoff
-from syston.core.settings import Settings
 from syston.provisioning_client import TemporalGateway
+from syston.requeue import RequeueService
 from syston.signup import SignupService
 from syston.tokens import Forbidden, Principal, TokenKind, TokenService, bearer_token, require
 
 
-def _state(request: Request) -> Any:
-    return request.app.state
+def get_services(request: Request) -> Services:
+    """The process's services, built in the app lifespan (api.services)."""
+    services: Services = request.app.state.services
+    return services
 
 
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = _state(request).settings
-    return settings
-
-
-def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = _state(request).sessions
-    return sessions
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 class RequestReads:
@@ -51,35 +48,47 @@ class RequestReads:
             await self._connection.close()
 
 
-async def request_reads(request: Request) -> AsyncIterator[RequestReads]:
-    reads = RequestReads(_state(request).engine)
+async def request_reads(services: ServicesDep) -> AsyncIterator[RequestReads]:
+    reads = RequestReads(services.engine)
     try:
         yield reads
     finally:
         await reads.close()
 
 
-def get_temporal(request: Request) -> TemporalGateway:
-    gateway: TemporalGateway = _state(request).temporal
-    return gateway
+def client_host(request: Request) -> str:
+    """The client's address as the server resolved it (trusted proxies only)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
-def get_tokens(request: Request) -> TokenService:
-    tokens: TokenService = _state(request).tokens
-    return tokens
+def _sessions(services: ServicesDep) -> async_sessionmaker[AsyncSession]:
+    return services.sessions
 
 
-def get_signup(request: Request) -> SignupService:
-    service: SignupService = _state(request).signup
-    return service
+def _temporal(services: ServicesDep) -> TemporalGateway:
+    return services.temporal
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+def _tokens(services: ServicesDep) -> TokenService:
+    return services.tokens
+
+
+def _signup(services: ServicesDep) -> SignupService:
+    return services.signup
+
+
+def _requeue(services: ServicesDep) -> RequeueService:
+    return services.requeue
+
+
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 Reads = Annotated[RequestReads, Depends(request_reads)]
-Temporal = Annotated[TemporalGateway, Depends(get_temporal)]
-Tokens = Annotated[TokenService, Depends(get_tokens)]
-Signup = Annotated[SignupService, Depends(get_signup)]
+Temporal = Annotated[TemporalGateway, Depends(_temporal)]
+Tokens = Annotated[TokenService, Depends(_tokens)]
+Signup = Annotated[SignupService, Depends(_signup)]
+Requeue = Annotated[RequeueService, Depends(_requeue)]
+Admin = ServicesDep  # the admin routes use several services: tenants, promos, stats, …
+ClientHost = Annotated[str, Depends(client_host)]
 
 
 class BearerHeader(HTTPBearer):

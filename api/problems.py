@@ -167,7 +167,8 @@ def auth_problem(request: Request, exc: AuthError) -> JSONResponse:
         method=request.method,
         sub=sub,
     )
-    recorder = getattr(request.app.state, "denials", None)
+    services = getattr(request.app.state, "services", None)
+    recorder = services.denials if services is not None else None
     if recorder is not None:
         recorder(exc.reason)
     # RFC 6750: no error attribute when no token was sent; `reason` is in the body as well.

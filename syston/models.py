@@ -13,6 +13,7 @@ Plan = Literal["starter", "pro"]
 TenantStatus = Literal["processing", "active", "failed", "suspended", "deprovisioning", "deleted"]
 StepStatus = Literal["pending", "running", "retrying", "completed", "failed"]
 StepName = Literal["create_sheet", "configure_webhook", "mark_active"]
+RequeueAction = Literal["resumed", "restarted", "already_running", "already_active"]
 
 STEPS_BY_PLAN: dict[str, tuple[StepName, ...]] = {
     "starter": ("configure_webhook", "mark_active"),

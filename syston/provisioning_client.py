@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowHandle
@@ -28,9 +28,8 @@ from syston.core.temporal import (
     provision_workflow_id,
 )
 from syston.core.temporal_client import connect
-from syston.models import ProvisionInput, StatusOverridden
+from syston.models import ProvisionInput, RequeueAction, StatusOverridden
 
-RequeueAction = Literal["resumed", "restarted", "already_running", "already_active"]
 CONNECT_TIMEOUT_SECONDS = 5.0
 _UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,15 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import RateLimitWindow, utcnow
 from syston.core.errors import RateLimited
-
-
-class _Address(Protocol):
-    host: str
-
-
-class _HasClient(Protocol):
-    @property
-    def client(self) -> _Address | None: ...
 
 
 class SignupRateLimiter:
@@ -48,12 +39,8 @@ class SignupRateLimiter:
         self.clock = clock
         self._sessions = sessions
 
-    async def check(self, request: _HasClient) -> None:
-        """Count this request; raise `RateLimited` (429 with Retry-After) over the limit."""
-        host = request.client.host if request.client is not None else "unknown"
-        await self.hit(f"signup:{host}")
-
     async def hit(self, bucket: str) -> None:
+        """Count one request in `bucket`; raise `RateLimited` (429, Retry-After) over the limit."""
         now = self.clock()
         epoch = now.timestamp()
         start = int(epoch) - int(epoch) % self.period

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import (
-    IdempotencyRecord,
     Owner,
     PromoCode,
     PromoRedemption,
@@ -31,14 +29,14 @@ from syston.core.db import (
     utcnow,
 )
 from syston.core.errors import Conflict, ServiceError, Unavailable, Unprocessable
+from syston.core.logs import log_event, mask_email
+from syston.idempotency import IdempotencyKeys, SignupOutcome
 from syston.models import steps_for
 from syston.provisioning_client import TemporalGateway
+from syston.rate_limit import SignupRateLimiter
 from syston.tokens import TokenService
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 CONSTRAINT_RACE_ATTEMPTS = 3
-# far longer than a signup takes (an insert and a workflow start)
-IN_PROGRESS_STALE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -74,13 +72,12 @@ class SignupData:
 
 
 @dataclass(frozen=True)
-class SignupOutcome:
+class SignupReply:
+    """The HTTP answer to a signup: status, the exact body bytes, and headers."""
+
     status_code: int
-    body: dict[str, Any] | None
-    raw_body: bytes | None = None  # an idempotent replay returns the original bytes
-    replayed_by_key: bool = False
-    tenant_id: str | None = None
-    event: str = "signup_accepted"
+    content: bytes
+    headers: dict[str, str]
 
 
 def new_tenant_id() -> str:
@@ -103,26 +100,62 @@ class SignupService:
         sessions: async_sessionmaker[AsyncSession],
         temporal: TemporalGateway,
         tokens: TokenService,
+        limiter: SignupRateLimiter | None = None,
     ) -> None:
         self._sessions = sessions
         self._temporal = temporal
         self._tokens = tokens
+        self._keys = IdempotencyKeys(sessions)
+        self.limiter = limiter
+
+    async def start(
+        self, data: SignupData, idempotency_key: str | None, *, client_host: str
+    ) -> SignupReply:
+        """The signup route's use case: rate limit, sign up, log the outcome, shape the reply."""
+        try:
+            if self.limiter is not None:
+                await self.limiter.hit(f"signup:{client_host}")
+            outcome = await self.signup(data, idempotency_key)
+        except ServiceError as exc:
+            if exc.status < 500:
+                log_event(
+                    "signup_rejected",
+                    logging.INFO,
+                    code=exc.code,
+                    slug=data.club_slug,
+                    email=mask_email(data.email),
+                )
+            raise
+        log_event(
+            outcome.event,
+            tenant_id=outcome.tenant_id,
+            slug=data.club_slug,
+            plan=data.plan,
+            email=mask_email(data.email),
+            by_key=outcome.replayed_by_key,
+        )
+        headers = {}
+        if outcome.tenant_id and outcome.status_code == 202:
+            headers["Location"] = status_url(outcome.tenant_id)
+        if outcome.replayed_by_key:
+            headers["Idempotent-Replayed"] = "true"
+        return SignupReply(outcome.status_code, outcome.content, headers)
 
     async def signup(self, data: SignupData, idempotency_key: str | None) -> SignupOutcome:
         if idempotency_key is None:
             return await self._signup(data)
         key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
         request_hash = data.fingerprint()
-        claimed = await self._claim_key(key_hash, request_hash)
+        claimed = await self._keys.claim(key_hash, request_hash)
         if claimed is not None:
             return claimed
         try:
             outcome = await self._signup(data)
         except BaseException:
             # 4xx and failures are not stored under the key: the corrected request may reuse it
-            await self._release_key(key_hash)
+            await self._keys.release(key_hash)
             raise
-        await self._complete_key(key_hash, outcome)
+        await self._keys.complete(key_hash, outcome)
         return outcome
 
     # -- the signup itself -------------------------------------------------------------------
@@ -282,93 +315,3 @@ class SignupService:
                     .where(PromoCode.code == promo)
                     .values(redemptions=PromoCode.redemptions - 1)
                 )
-
-    # -- idempotency keys ------------------------------------------------------------------
-
-    async def _claim_key(self, key_hash: str, request_hash: str) -> SignupOutcome | None:
-        """Claim the key for this request, or answer from what the key already holds."""
-        now = utcnow()
-        for _ in range(3):
-            try:
-                async with self._sessions.begin() as session:
-                    session.add(
-                        IdempotencyRecord(
-                            key_hash=key_hash,
-                            request_hash=request_hash,
-                            state="in_progress",
-                            created_at=now,
-                            expires_at=now + IDEMPOTENCY_TTL,
-                        )
-                    )
-                return None
-            except IntegrityError:
-                pass
-            async with self._sessions.begin() as session:
-                record = await session.get(IdempotencyRecord, key_hash)
-                if record is None:
-                    continue
-                stale = record.state != "done" and record.created_at <= now - IN_PROGRESS_STALE
-                if record.expires_at <= now or stale:
-                    # expired, or claimed by a process that died mid-request: take it over
-                    await session.delete(record)
-                    continue
-                if record.request_hash != request_hash:
-                    raise Unprocessable(
-                        "This Idempotency-Key was used with a different request body; "
-                        "use a new key for a new request.",
-                        code="IDEMPOTENCY_KEY_REUSED",
-                        title="Idempotency key reused",
-                    )
-                if record.state != "done" or record.response_body is None:
-                    raise Conflict(
-                        "A request with this Idempotency-Key is still in progress; retry shortly.",
-                        code="IDEMPOTENCY_IN_PROGRESS",
-                        title="Request in progress",
-                        headers={"Retry-After": "1"},
-                    )
-                return SignupOutcome(
-                    record.response_status or 202,
-                    None,
-                    raw_body=record.response_body.encode(),
-                    replayed_by_key=True,
-                    tenant_id=record.tenant_id,
-                    event="signup_replayed",
-                )
-        raise Conflict(
-            "The Idempotency-Key is contended; retry shortly.",
-            code="IDEMPOTENCY_IN_PROGRESS",
-            title="Request in progress",
-        )
-
-    async def _complete_key(self, key_hash: str, outcome: SignupOutcome) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.key_hash == key_hash)
-                .values(
-                    state="done",
-                    response_status=outcome.status_code,
-                    response_body=render(outcome.body),
-                    tenant_id=outcome.tenant_id,
-                )
-            )
-
-    async def _release_key(self, key_hash: str) -> None:
-        try:
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.key_hash == key_hash,
-                        IdempotencyRecord.state == "in_progress",
-                    )
-                )
-        except Exception:  # the original error matters more; the key expires anyway
-            return
-
-
-def render(body: dict[str, Any] | None) -> str:
-    """The exact bytes sent (and replayed) for a signup response."""
-    return json.dumps(body, separators=(",", ":"))
-
-
-__all__ = ["ServiceError", "SignupData", "SignupOutcome", "SignupService"]

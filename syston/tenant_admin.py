@@ -17,17 +17,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.service import RPCError
 
 from syston.core import audit
 from syston.core.db import Owner, Tenant, TenantResources, utcnow
-from syston.core.errors import TenantNotFoundError, Unprocessable, ValidationFailed
-from syston.core.logs import mask_url
+from syston.core.errors import ServiceError, TenantNotFoundError, Unprocessable, ValidationFailed
+from syston.core.logs import log_event, mask_url
 from syston.models import TenantStatus
+from syston.provisioning_client import TemporalGateway
 from syston.webhook_policy import (
     InvalidWebhookUrl,
     Resolver,
@@ -115,10 +118,39 @@ class TenantAdmin:
         sessions: async_sessionmaker[AsyncSession],
         webhook_hosts: list[str],
         resolver: Resolver | None = None,
+        temporal: TemporalGateway | None = None,
     ) -> None:
         self._sessions = sessions
         self._webhook_hosts = webhook_hosts
         self._resolver = resolver
+        self._temporal = temporal
+
+    async def override_status(
+        self, tenant_id: str, status: TenantStatus, reason: str, actor: str
+    ) -> StatusChange:
+        """Set a tenant's status by hand (runbook "Option B") and tell its open run.
+
+        The database is the record; the run is told so it ends (if stopped) and the Temporal
+        UI's ProvisionStatus agrees. Best effort: Temporal may be down.
+        """
+        change = await self.set_status(tenant_id, status, reason, actor)
+        signalled = False
+        if self._temporal is not None:
+            try:
+                signalled = await self._temporal.notify_override(tenant_id, change.status)
+            except (ServiceError, RPCError):
+                log_event(
+                    "tenant_status_override_not_signalled", logging.WARNING, tenant_id=tenant_id
+                )
+        log_event(
+            "tenant_status_override",
+            tenant_id=tenant_id,
+            from_status=change.previous,
+            to_status=change.status,
+            sub=actor,
+            run_signalled=signalled,
+        )
+        return change
 
     async def list(
         self,

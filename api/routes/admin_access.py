@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import AdminCaller
-from api.routes.admin_schemas import (
+from api.deps import Admin, AdminCaller
+from api.schemas import problem_responses, rfc3339
+from api.schemas.admin import (
     CutoffRequest,
     CutoffView,
     HourCount,
@@ -19,9 +20,6 @@ from api.routes.admin_schemas import (
     RevokeRequest,
     StatsView,
 )
-from api.routes.admin_services import Admin
-from api.schemas import problem_responses
-from api.views import rfc3339
 from syston.promo import Promo
 from syston.revocation import Revocation
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from temporalio.service import RPCError
 
-from api.deps import AdminCaller, Sessions, Temporal
-from api.routes.admin_schemas import (
+from api.deps import Admin, AdminCaller, Sessions
+from api.schemas import ProvisionStatusView, problem_responses, rfc3339
+from api.schemas.admin import (
     TENANT_ID_PATTERN,
     AdminTenantView,
     AuditView,
@@ -18,12 +17,8 @@ from api.routes.admin_schemas import (
     TenantPageView,
     TenantSummaryView,
 )
-from api.routes.admin_services import Admin
-from api.schemas import problem_responses
-from api.views import provision_status, rfc3339
-from syston.core.errors import ServiceError
-from syston.core.logs import log_event
 from syston.tenant_admin import MAX_PAGE
+from syston.tenant_status import read_provision_status
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -78,10 +73,10 @@ async def get_tenant(
 ) -> AdminTenantView:
     """A tenant with its steps, resources (unmasked), owner and recent audit trail."""
     async with sessions() as session:
-        status = await provision_status(session, tenantId, unmask=True)
+        record = await read_provision_status(session, tenantId)
         facts = await admin.tenants.facts(session, tenantId)
     return AdminTenantView(
-        **status.model_dump(),
+        **ProvisionStatusView.of(record, unmask=True).model_dump(),
         clubName=facts.club_name,
         ownerEmail=facts.owner_email,
         promoCode=facts.promo_code,
@@ -103,26 +98,10 @@ async def override_status(
     tenantId: TenantId,
     body: StatusOverrideRequest,
     admin: Admin,
-    temporal: Temporal,
     caller: AdminCaller,
 ) -> StatusOverrideResult:
     """Set a tenant's status by hand (runbook "Option B"), recorded in the audit trail."""
-    change = await admin.tenants.set_status(tenantId, body.status, body.reason, caller.sub)
-    try:
-        # The database is the record; the run is told so it ends (if stopped) and the
-        # Temporal UI's ProvisionStatus agrees. Best effort: Temporal may be down.
-        signalled = await temporal.notify_override(tenantId, change.status)
-    except (ServiceError, RPCError):
-        signalled = False
-        log_event("tenant_status_override_not_signalled", logging.WARNING, tenant_id=tenantId)
-    log_event(
-        "tenant_status_override",
-        tenant_id=tenantId,
-        from_status=change.previous,
-        to_status=change.status,
-        sub=caller.sub,
-        run_signalled=signalled,
-    )
+    change = await admin.tenants.override_status(tenantId, body.status, body.reason, caller.sub)
     return StatusOverrideResult(
         tenantId=change.tenant_id,
         status=change.status,

@@ -6,16 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import AdminCaller
-from api.routes.admin_schemas import (
+from api.deps import Admin, AdminCaller
+from api.schemas import problem_responses, rfc3339
+from api.schemas.admin import (
     TENANT_ID_PATTERN,
     WebhookTestResult,
     WebhookUpdated,
     WebhookUpdateRequest,
 )
-from api.routes.admin_services import Admin
-from api.schemas import problem_responses
-from api.views import rfc3339
 from syston.core.logs import log_event, mask_url
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from api.deps import Reads, allow
 from api.schemas import ProvisionStatusView, problem_responses
-from api.views import provision_status
+from syston.tenant_status import read_provision_status
 from syston.tokens import Principal
 
 router = APIRouter(tags=["tenants"])
@@ -30,4 +30,5 @@ async def get_provision_status(
 ) -> ProvisionStatusView:
     """Live provisioning progress of a tenant, served from the database."""
     db = await reads.connection()
-    return await provision_status(db, tenantId, unmask=caller.kind != "tenant")
+    record = await read_provision_status(db, tenantId)
+    return ProvisionStatusView.of(record, unmask=caller.kind != "tenant")

@@ -38,7 +38,7 @@ async def replica(
     app: FastAPI = create_app(settings, temporal_client=client)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
-        limiter = app.state.signup_limiter
+        limiter = app.state.services.signup.limiter
         assert isinstance(limiter, SignupRateLimiter)
         limiter.clock = clock
 

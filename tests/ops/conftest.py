@@ -59,8 +59,9 @@ async def observed(
     await migrate_engine(engine)
     await engine.dispose()
     metrics = WorkerMetrics()
-    app = create_app(settings, temporal_client=with_request_ids(temporal_client))
-    app.state.webhook_resolver = fake_dns
+    app = create_app(
+        settings, temporal_client=with_request_ids(temporal_client), webhook_resolver=fake_dns
+    )
     async with (
         provisioning_worker(temporal_client, settings, metrics) as worker,
         worker,

@@ -96,8 +96,7 @@ async def start_admin_stack(
             await migrate_engine(engine)
             await engine.dispose()
         resolver = FakeResolver()
-        app = create_app(settings, temporal_client=temporal_client)
-        app.state.webhook_resolver = resolver
+        app = create_app(settings, temporal_client=temporal_client, webhook_resolver=resolver)
         async with AsyncExitStack() as inner:
             if worker:
                 await inner.enter_async_context(running_worker(settings, temporal_client))

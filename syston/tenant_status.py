@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.schemas import (
-    ProvisionStatusView,
-    ResourcesView,
-    StepError,
-    StepView,
-    TenantError,
-    WorkflowRef,
-)
 from syston.core.db import ProvisioningStep, Tenant, TenantResources
 from syston.core.errors import TenantNotFoundError
-from syston.core.logs import mask_url
 from syston.core.temporal import provision_workflow_id
+from syston.models import Plan, StepName, StepStatus, TenantStatus
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    name: StepName
+    status: StepStatus
+    attempts: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_code: str | None
+    error_message: str | None
 
 
-async def provision_status(
-    db: AsyncSession | AsyncConnection, tenant_id: str, *, unmask: bool
-) -> ProvisionStatusView:
+@dataclass(frozen=True, slots=True)
+class ProvisionStatusRecord:
+    """A tenant's provisioning as the ledger has it: status, error, resources and steps."""
+
+    tenant_id: str
+    slug: str
+    plan: Plan
+    status: TenantStatus
+    created_at: datetime
+    updated_at: datetime
+    provisioned_at: datetime | None
+    workflow_run_id: str | None
+    error_step: str | None
+    error_code: str | None
+    error_message: str | None
+    spreadsheet_id: str | None
+    spreadsheet_url: str | None
+    webhook_url: str | None
+    steps: list[StepRecord]
+
+    @property
+    def workflow_id(self) -> str:
+        return provision_workflow_id(self.tenant_id)
+
+
+async def read_provision_status(
+    db: AsyncSession | AsyncConnection, tenant_id: str
+) -> ProvisionStatusRecord:
     """One indexed read: the tenant, its resources and its steps in a single query."""
     rows = (
         await db.execute(
@@ -63,38 +88,35 @@ async def provision_status(
     ).all()
     if not rows:
         raise TenantNotFoundError(tenant_id)
+    if not rows:
+        raise TenantNotFoundError(tenant_id)
     tenant = rows[0]
-    return ProvisionStatusView(
-        tenantId=tenant.id,
+    return ProvisionStatusRecord(
+        tenant_id=tenant.id,
         slug=tenant.slug,
         plan=tenant.plan,
         status=tenant.status,
+        created_at=tenant.created_at,
+        updated_at=tenant.updated_at,
+        provisioned_at=tenant.provisioned_at,
+        workflow_run_id=tenant.workflow_run_id,
+        error_step=tenant.error_step,
+        error_code=tenant.error_code,
+        error_message=tenant.error_message,
+        spreadsheet_id=tenant.spreadsheet_id,
+        spreadsheet_url=tenant.spreadsheet_url,
+        webhook_url=tenant.webhook_url,
         steps=[
-            StepView(
+            StepRecord(
                 name=row.step_name,
                 status=row.step_status,
                 attempts=row.step_attempts,
-                startedAt=rfc3339(row.step_started_at),
-                completedAt=rfc3339(row.step_completed_at),
-                error=StepError(code=row.step_error_code, message=row.step_error_message or "")
-                if row.step_error_code
-                else None,
+                started_at=row.step_started_at,
+                completed_at=row.step_completed_at,
+                error_code=row.step_error_code,
+                error_message=row.step_error_message,
             )
             for row in rows
             if row.step_name is not None
         ],
-        resources=ResourcesView(
-            spreadsheetId=tenant.spreadsheet_id,
-            spreadsheetUrl=tenant.spreadsheet_url,
-            webhookUrl=tenant.webhook_url if unmask else mask_url(tenant.webhook_url),
-        ),
-        createdAt=rfc3339(tenant.created_at) or "",
-        updatedAt=rfc3339(tenant.updated_at) or "",
-        provisionedAt=rfc3339(tenant.provisioned_at),
-        error=TenantError(
-            step=tenant.error_step, code=tenant.error_code, message=tenant.error_message
-        )
-        if tenant.error_code
-        else None,
-        workflow=WorkflowRef(id=provision_workflow_id(tenant.id), runId=tenant.workflow_run_id),
     )

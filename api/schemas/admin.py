@@ -1,4 +1,4 @@
-"""Request and response models of the admin routes (field names as CONTRACT §1 writes them)."""
+"""Request and response models of the admin routes (docs/http-api.md#admin)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.schemas import ProvisionStatusView
+from api.schemas.tenants import ProvisionStatusView
 from syston.models import Plan, TenantStatus
 
 

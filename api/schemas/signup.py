@@ -1,0 +1,45 @@
+"""Signup request and responses (`POST /public/signup/start`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from syston.models import Plan, TenantStatus
+from syston.signup import SignupData
+
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+class SignupRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    clubName: str = Field(min_length=1, max_length=100)
+    clubSlug: str = Field(min_length=3, max_length=63, pattern=SLUG_PATTERN)
+    email: EmailStr = Field(max_length=320)
+    plan: Plan
+    promoCode: str | None = Field(default=None, max_length=64)
+
+    def to_signup(self) -> SignupData:
+        return SignupData(
+            club_name=self.clubName,
+            club_slug=self.clubSlug,
+            email=str(self.email),
+            plan=self.plan,
+            promo_code=self.promoCode,
+        )
+
+
+class SignupAccepted(BaseModel):
+    tenantId: str
+    status: TenantStatus
+    plan: Plan
+    jwt: str
+    statusUrl: str
+
+
+class SignupReplayed(BaseModel):
+    tenantId: str
+    status: TenantStatus
+    plan: Plan
+    statusUrl: str
+    replayed: bool

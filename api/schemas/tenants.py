@@ -1,0 +1,98 @@
+"""provision-status: a tenant's steps, resources and workflow, as clients read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from syston.core.logs import mask_url
+from syston.models import Plan, StepName, StepStatus, TenantStatus
+from syston.tenant_status import ProvisionStatusRecord
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """RFC 3339 UTC with a `Z`, or None."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class StepError(BaseModel):
+    code: str
+    message: str
+
+
+class StepView(BaseModel):
+    name: StepName
+    status: StepStatus
+    attempts: int
+    startedAt: str | None
+    completedAt: str | None
+    error: StepError | None
+
+
+class ResourcesView(BaseModel):
+    spreadsheetId: str | None
+    spreadsheetUrl: str | None
+    webhookUrl: str | None
+
+
+class TenantError(BaseModel):
+    step: str | None
+    code: str | None
+    message: str | None
+
+
+class WorkflowRef(BaseModel):
+    id: str
+    runId: str | None
+
+
+class ProvisionStatusView(BaseModel):
+    tenantId: str
+    slug: str
+    plan: Plan
+    status: TenantStatus
+    steps: list[StepView]
+    resources: ResourcesView
+    createdAt: str
+    updatedAt: str
+    provisionedAt: str | None
+    error: TenantError | None
+    workflow: WorkflowRef
+
+    @classmethod
+    def of(cls, record: ProvisionStatusRecord, *, unmask: bool) -> ProvisionStatusView:
+        """The view of a tenant's status; webhook URLs (bearer secrets) masked unless `unmask`."""
+        return cls(
+            tenantId=record.tenant_id,
+            slug=record.slug,
+            plan=record.plan,
+            status=record.status,
+            steps=[
+                StepView(
+                    name=step.name,
+                    status=step.status,
+                    attempts=step.attempts,
+                    startedAt=rfc3339(step.started_at),
+                    completedAt=rfc3339(step.completed_at),
+                    error=StepError(code=step.error_code, message=step.error_message or "")
+                    if step.error_code
+                    else None,
+                )
+                for step in record.steps
+            ],
+            resources=ResourcesView(
+                spreadsheetId=record.spreadsheet_id,
+                spreadsheetUrl=record.spreadsheet_url,
+                webhookUrl=record.webhook_url if unmask else mask_url(record.webhook_url),
+            ),
+            createdAt=rfc3339(record.created_at) or "",
+            updatedAt=rfc3339(record.updated_at) or "",
+            provisionedAt=rfc3339(record.provisioned_at),
+            error=TenantError(
+                step=record.error_step, code=record.error_code, message=record.error_message
+            )
+            if record.error_code
+            else None,
+            workflow=WorkflowRef(id=record.workflow_id, runId=record.workflow_run_id),
+        )
