@@ -1,7 +1,7 @@
 """The emulator app: Google OAuth/Sheets/Drive, Apps Script and Make stand-ins on one port.
 
 `create_emulator_app()` returns a fresh app with its own in-memory `EmulatorState` on
-`app.state.emulator`; nothing is shared between apps. See CONTRACT §7 for the wire contract.
+`app.state.emulator`; nothing is shared between apps. See docs/emulators.md for the wire contract.
 """
 
 from __future__ import annotations

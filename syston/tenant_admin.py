@@ -270,7 +270,7 @@ class TenantAdmin:
         )
 
     async def set_webhook(self, tenant_id: str, url: str, actor: str) -> WebhookChange:
-        """Store the tenant's own Make webhook URL after the URL policy (CONTRACT §1 order:
+        """Store the tenant's own Make webhook URL after the URL policy (docs/http-api.md#webhook-url-policy order:
         unknown tenant first, then the URL checks)."""
         async with self._sessions() as session:
             if await session.get(Tenant, tenant_id) is None:

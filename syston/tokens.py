@@ -1,4 +1,4 @@
-"""Tokens: issuing and verifying the platform's HS256 JWTs (CONTRACT §2), and who may call what.
+"""Tokens: issuing and verifying the platform's HS256 JWTs (docs/tokens.md), and who may call what.
 
 Three kinds of caller, told apart by the audience:
 

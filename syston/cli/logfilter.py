@@ -1,4 +1,4 @@
-"""`syston logs`: filter the JSON log (CONTRACT §5) like the runbook's watch-logs.sh.
+"""`syston logs`: filter the JSON log (docs/log-events.md) like the runbook's watch-logs.sh.
 
     signup     signup_* events
     tenant     any line with tenant_id = --tenant ID (or $TENANT_ID)

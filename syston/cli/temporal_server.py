@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The attributes ops filter on in the Temporal UI (CONTRACT §6); all Keyword.
+# The attributes ops filter on in the Temporal UI (docs/temporal.md#search-attributes); all Keyword.
 SEARCH_ATTRIBUTES: dict[str, str] = {
     "TenantId": "Keyword",
     "TenantPlan": "Keyword",

@@ -1,4 +1,4 @@
-"""Structured JSON logging (CONTRACT §5): one object per line on stdout and in LOG_FILE.
+"""Structured JSON logging (docs/log-events.md): one object per line on stdout and in LOG_FILE.
 
 `log_event("signup_accepted", tenant_id=...)` is the one way to emit an event. Every line has
 `ts`, `level`, `event`, `request_id` (from a context variable set per request by the API and per

@@ -1,4 +1,4 @@
-"""Configuration: one pydantic-settings class read from the environment or `.env` (CONTRACT §4).
+"""Configuration: one pydantic-settings class read from the environment or `.env` (docs/configuration.md).
 
 Nothing reads the environment at import time: call `get_settings()` (cached) where needed, or
 construct `Settings(...)` directly in tests.
@@ -19,7 +19,7 @@ DEFAULT_DATA_DIR = ".data"
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. Names match the environment variables of CONTRACT §4."""
+    """Every knob of the service. Names match the environment variables of docs/configuration.md."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True

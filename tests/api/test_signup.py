@@ -1,4 +1,4 @@
-"""Signup semantics (CONTRACT §1): validation, conflicts, promo codes, Idempotency-Key, replays,
+"""Signup semantics (docs/http-api.md#signup): validation, conflicts, promo codes, Idempotency-Key, replays,
 and what a failed signup leaves behind (nothing)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tokens: what the API accepts and refuses, one attack per test (CONTRACT §2)."""
+"""Tokens: what the API accepts and refuses, one attack per test (docs/tokens.md)."""
 
 from __future__ import annotations
 

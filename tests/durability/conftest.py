@@ -23,7 +23,7 @@ START_TIMEOUT_SECONDS = 30.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a subprocess these settings (CONTRACT §4 names)."""
+    """The environment that gives a subprocess these settings (docs/configuration.md names)."""
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
     values = {
         "DATABASE_URL": settings.effective_database_url,
