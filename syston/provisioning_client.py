@@ -104,7 +104,8 @@ class TemporalGateway:
     async def requeue(
         self, tenant_id: str, plan: str, tenant_status: str, *, force: bool
     ) -> RequeueOutcome:
-        """Re-queue (docs/http-api.md#re-queue): signal a stopped run, start a new run, or say why not.
+        """Re-queue (docs/http-api.md#re-queue): signal a stopped run, start a new run, or say
+        why not.
 
         The database says whether the run stopped (`failed` is written by the run itself while
         it waits for `retry`), so no query is needed and a busy worker cannot stall the call.

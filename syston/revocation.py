@@ -1,4 +1,5 @@
-"""Token revocation by `jti` and cut-off by `iat` (docs/tokens.md#revocation-and-cut-off), written by admins.
+"""Token revocation by `jti` and cut-off by `iat`, written by admins
+(docs/tokens.md#revocation-and-cut-off).
 
 `api.deps.authenticate` reads both tables on every request, so a revocation or cut-off takes
 effect on every replica at once. A cut-off is one row per scope (`*` = every token, or a tenant

@@ -270,8 +270,8 @@ class TenantAdmin:
         )
 
     async def set_webhook(self, tenant_id: str, url: str, actor: str) -> WebhookChange:
-        """Store the tenant's own Make webhook URL after the URL policy (docs/http-api.md#webhook-url-policy order:
-        unknown tenant first, then the URL checks)."""
+        """Store the tenant's own Make webhook URL after the URL policy (unknown tenant first,
+        then the URL checks in the order of docs/http-api.md#webhook-url-policy)."""
         async with self._sessions() as session:
             if await session.get(Tenant, tenant_id) is None:
                 raise TenantNotFoundError(tenant_id)

@@ -1,4 +1,5 @@
-"""Webhook URL policy: which tenant-owned URLs we will store and call (docs/http-api.md#webhook-url-policy).
+"""Webhook URL policy: which tenant-owned URLs we will store and call
+(docs/http-api.md#webhook-url-policy).
 
 A tenant's Make webhook URL is attacker-influenced input that the platform later POSTs to, so it
 is checked twice: when stored (`check_webhook_url`) and on every delivery, against the address

@@ -1,4 +1,5 @@
-"""Configuration: one pydantic-settings class read from the environment or `.env` (docs/configuration.md).
+"""Configuration: one pydantic-settings class read from the environment or `.env`
+(docs/configuration.md).
 
 Nothing reads the environment at import time: call `get_settings()` (cached) where needed, or
 construct `Settings(...)` directly in tests.

@@ -1,5 +1,5 @@
-"""Signup semantics (docs/http-api.md#signup): validation, conflicts, promo codes, Idempotency-Key, replays,
-and what a failed signup leaves behind (nothing)."""
+"""Signup semantics (docs/http-api.md#signup): validation, conflicts, promo codes,
+Idempotency-Key, replays, and what a failed signup leaves behind (nothing)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ from tests.durability.conftest import WorkerProcess, dump
 from tests.support.emulator_server import RunningEmulator
 from tests.workflows.helpers import assert_exactly_once, step_of, wait_step
 
-RESUME_BOUND_SECONDS = 60.0  # the documented bound (docs/temporal.md); the wait allows more so a slow machine reports why
+# The documented bound (docs/temporal.md); the wait allows more so a slow machine reports why.
+RESUME_BOUND_SECONDS = 60.0
 UPSTREAM_LATENCY_MS = 3000
 
 # step → (the slow upstream that keeps it busy, the emulator operation to see in flight)

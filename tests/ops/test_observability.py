@@ -91,7 +91,8 @@ async def test_no_token_secret_email_or_webhook_url_reaches_any_log_line(
     assert "SECRETHOOKPATH" not in text
     assert "/make/hooks/platform" not in text  # the platform hook is a bearer secret too
     assert "PRIVATE KEY" not in text
-    for record in records(stack):  # one JSON object per line, with the documented fields (docs/log-events.md)
+    # one JSON object per line, with the documented fields (docs/log-events.md)
+    for record in records(stack):
         assert {"ts", "level", "event", "request_id"} <= set(record)
         assert "color_message" not in record
 
