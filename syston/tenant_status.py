@@ -50,35 +50,39 @@ class ProvisionStatusRecord:
         return provision_workflow_id(self.tenant_id)
 
 
+# The tenant, its resources and its steps: what provision-status shows, in one row per step.
+_STATUS_COLUMNS = (
+    Tenant.id,
+    Tenant.slug,
+    Tenant.plan,
+    Tenant.status,
+    Tenant.created_at,
+    Tenant.updated_at,
+    Tenant.provisioned_at,
+    Tenant.workflow_run_id,
+    Tenant.error_step,
+    Tenant.error_code,
+    Tenant.error_message,
+    TenantResources.spreadsheet_id,
+    TenantResources.spreadsheet_url,
+    TenantResources.webhook_url,
+    ProvisioningStep.name.label("step_name"),
+    ProvisioningStep.status.label("step_status"),
+    ProvisioningStep.attempts.label("step_attempts"),
+    ProvisioningStep.started_at.label("step_started_at"),
+    ProvisioningStep.completed_at.label("step_completed_at"),
+    ProvisioningStep.error_code.label("step_error_code"),
+    ProvisioningStep.error_message.label("step_error_message"),
+)
+
+
 async def read_provision_status(
     db: AsyncSession | AsyncConnection, tenant_id: str
 ) -> ProvisionStatusRecord:
     """One indexed read: the tenant, its resources and its steps in a single query."""
     rows = (
         await db.execute(
-            select(
-                Tenant.id,
-                Tenant.slug,
-                Tenant.plan,
-                Tenant.status,
-                Tenant.created_at,
-                Tenant.updated_at,
-                Tenant.provisioned_at,
-                Tenant.workflow_run_id,
-                Tenant.error_step,
-                Tenant.error_code,
-                Tenant.error_message,
-                TenantResources.spreadsheet_id,
-                TenantResources.spreadsheet_url,
-                TenantResources.webhook_url,
-                ProvisioningStep.name.label("step_name"),
-                ProvisioningStep.status.label("step_status"),
-                ProvisioningStep.attempts.label("step_attempts"),
-                ProvisioningStep.started_at.label("step_started_at"),
-                ProvisioningStep.completed_at.label("step_completed_at"),
-                ProvisioningStep.error_code.label("step_error_code"),
-                ProvisioningStep.error_message.label("step_error_message"),
-            )
+            select(*_STATUS_COLUMNS)
             .select_from(Tenant)
             .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
             .outerjoin(ProvisioningStep, ProvisioningStep.tenant_id == Tenant.id)
@@ -86,8 +90,6 @@ async def read_provision_status(
             .order_by(ProvisioningStep.position)
         )
     ).all()
-    if not rows:
-        raise TenantNotFoundError(tenant_id)
     if not rows:
         raise TenantNotFoundError(tenant_id)
     tenant = rows[0]

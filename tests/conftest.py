@@ -101,7 +101,7 @@ def database_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     inside the running loop, so the PostgreSQL server is picked here.
     """
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}"
+        return f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
     url: str = request.getfixturevalue("postgres_server")
     return url
 
@@ -132,7 +132,7 @@ async def _truncate_all(engine: Any) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}"
 
 
 # -- the whole stack in-process ---------------------------------------------------------------

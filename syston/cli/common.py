@@ -58,7 +58,7 @@ def jwt_secrets(settings: Settings) -> list[bytes]:
     if settings.jwt_secrets:
         return settings.jwt_secrets
     if settings.syston_env == "dev":
-        from syston.cli.devstack import read_dev_jwt_secret
+        from syston.cli.dev_plan import read_dev_jwt_secret
 
         secret = read_dev_jwt_secret(settings.data_dir)
         if secret is not None:

@@ -23,189 +23,34 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import httpx
-from pydantic import ValidationError
 
 from syston.cli import temporal_server
 
 if TYPE_CHECKING:
-    from syston.core.settings import Settings
+    pass
 
-HOST = "127.0.0.1"
-JWT_SECRET_FILE = "jwt_secret"
-DEV_KEY_FILE = "dev-service-account.json"
-STARTUP_TIMEOUT = 90.0  # seconds; a cold Temporal start on 2 busy cores takes ~10 s
-SUPERVISOR_PID_VAR = "SYSTON_SUPERVISOR_PID"
-GRACE_PERIOD = 10.0  # seconds between SIGTERM and SIGKILL
-BANNER_TOKEN_TTL = 12 * 3600  # the printed tokens outlive a working day's session
-
-# Children inherit our environment except what would point them somewhere else than this stack.
-_TEMPORAL_CLOUD_VARS = (
-    "TEMPORAL_API_KEY",
-    "TEMPORAL_TLS",
-    "TEMPORAL_TLS_CERT",
-    "TEMPORAL_TLS_KEY",
-    "TEMPORAL_TLS_CA",
+from syston.cli.dev_plan import (
+    BANNER_TOKEN_TTL,
+    GRACE_PERIOD,
+    HOST,
+    STARTUP_TIMEOUT,
+    SUPERVISOR_PID_VAR,
+    DevOptions,
+    DevPlan,
+    DevStackError,
+    plan_dev_stack,
+    say,
 )
-
-
-class DevStackError(Exception):
-    """`syston dev` cannot start or keep running; the message says why and what to do."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class DevOptions:
-    api_port: int = 8000
-    temporal_port: int = 7233
-    ui_port: int = 8233
-    emulator_port: int = 8099
-    data_dir: Path | None = None  # None: $SYSTON_DATA_DIR or .data
-
-
-@dataclass
-class DevPlan:
-    """What `syston dev` will run, with which environment, and the defaults it chose."""
-
-    data_dir: Path
-    env: dict[str, str]
-    notes: list[str] = field(default_factory=list)
-    emulators: bool = False
-
-
-def say(message: str) -> None:
-    print(f"syston dev: {message}", file=sys.stderr, flush=True)
-
-
-# -- the dev JWT secret ------------------------------------------------------------------------
-
-
-def read_dev_jwt_secret(data_dir: Path) -> bytes | None:
-    """The secret `syston dev` generated in `data_dir`, if there is one."""
-    path = Path(data_dir) / JWT_SECRET_FILE
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return secret.encode() if secret else None
-
-
-def ensure_dev_jwt_secret(data_dir: Path) -> tuple[str, bool]:
-    """The dev secret, generated (0600) on first use. Returns (secret, created)."""
-    existing = read_dev_jwt_secret(data_dir)
-    if existing is not None:
-        return existing.decode(), False
-    secret = secrets.token_urlsafe(48)  # 64 characters, well over the 32-byte minimum
-    path = Path(data_dir) / JWT_SECRET_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
-    return secret, True
-
-
-# -- planning ----------------------------------------------------------------------------------
-
-
-def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -> DevPlan:
-    """The children's environment: the user's settings, plus local defaults for what is missing.
-
-    Raises `DevStackError` (exit 2) for settings that cannot work.
-    """
-    from syston.core.settings import Settings
-
-    env = dict(os.environ if environ is None else environ)
-    if options.data_dir is not None:
-        env["SYSTON_DATA_DIR"] = str(options.data_dir)
-    # Read what the user configured (environment and .env) the way every child will.
-    settings = _settings_from(env, Settings)
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env["SYSTON_DATA_DIR"] = str(data_dir)
-    plan = DevPlan(data_dir=data_dir, env=env)
-    note = plan.notes.append
-
-    if settings.jwt_secret is None:
-        secret, created = ensure_dev_jwt_secret(data_dir)
-        env["JWT_SECRET"] = secret
-        where = data_dir / JWT_SECRET_FILE
-        note(f"JWT_SECRET not set: {'generated' if created else 'using'} a local one in {where}")
-
-    if not settings.database_url:
-        env["DATABASE_URL"] = settings.effective_database_url
-        note(f"DATABASE_URL not set: SQLite at {data_dir / 'syston.core.db'}")
-
-    emulator = f"http://{HOST}:{options.emulator_port}"
-    google_given = bool(settings.google_service_account_key or settings.google_api_endpoint)
-    if not google_given:
-        plan.emulators = True
-        key_path = data_dir / DEV_KEY_FILE
-        _write_dev_key(key_path, f"{emulator}/token")
-        env["GOOGLE_API_ENDPOINT"] = emulator
-        env["GOOGLE_SERVICE_ACCOUNT_KEY"] = str(key_path)
-        note(f"Google not configured: emulated at {emulator} (dev key {key_path})")
-        if not settings.google_drive_folder_id:
-            from emulators.state import DEV_DRIVE_FOLDER_ID
-
-            env["GOOGLE_DRIVE_FOLDER_ID"] = DEV_DRIVE_FOLDER_ID
-    if not settings.gas_webapp_url and (plan.emulators or settings.sheets_backend == "apps_script"):
-        plan.emulators = True
-        env["GAS_WEBAPP_URL"] = f"{emulator}/gas/exec"
-        note(f"GAS_WEBAPP_URL not set: Apps Script emulated at {emulator}/gas/exec")
-    if not settings.make_webhook_url:
-        plan.emulators = True
-        env["MAKE_WEBHOOK_URL"] = f"{emulator}/make/hooks/dev"
-        note(f"MAKE_WEBHOOK_URL not set: Make emulated at {emulator}/make/hooks/dev")
-
-    if settings.log_file is None:
-        log_file = data_dir / "logs" / "syston.log"
-        env["LOG_FILE"] = str(log_file)
-        note(f"LOG_FILE not set: JSON logs also go to {log_file}")
-    Path(env["LOG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
-
-    # This stack runs its own Temporal: point every child at it, whatever was configured.
-    env["TEMPORAL_ADDRESS"] = f"{HOST}:{options.temporal_port}"
-    for name in _TEMPORAL_CLOUD_VARS:
-        env.pop(name, None)
-    env["PYTHONUNBUFFERED"] = "1"
-
-    _settings_from(env, Settings)  # the children will start with exactly this; fail now if not
-    return plan
-
-
-def _settings_from(env: dict[str, str], settings_cls: type[Settings]) -> Settings:
-    from syston.cli.common import describe_settings_error
-
-    saved = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(env)
-        return settings_cls()
-    except ValidationError as exc:
-        raise DevStackError(describe_settings_error(exc), exit_code=2) from None
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def _write_dev_key(path: Path, token_uri: str) -> None:
-    from emulators.dev_key import write_dev_key
-
-    write_dev_key(path, token_uri)
-
 
 # -- children ----------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from syston.cli.devstack import DevOptions, run_dev
+    from syston.cli.dev_plan import DevOptions
+    from syston.cli.devstack import run_dev
 
     return run_dev(
         DevOptions(

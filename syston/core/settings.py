@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'syston.core.db').resolve()}"
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'syston.db').resolve()}"
 
     @property
     def webhook_host_patterns(self) -> list[str]:

@@ -75,7 +75,7 @@ def live_api(
     service_account_key: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveApi]:
-    database = tmp_path_factory.mktemp("schemathesis") / "syston.core.db"
+    database = tmp_path_factory.mktemp("schemathesis") / "syston.db"
     config = make_settings(
         f"sqlite+aiosqlite:///{database}",
         emulator_server,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syston.cli.devstack import DevOptions, DevStackError, plan_dev_stack
+from syston.cli.dev_plan import DevOptions, DevStackError, plan_dev_stack
 from syston.cli.temporal_server import port_is_free
 from tests.cli.helpers import clean_environ, free_port, run_syston
 
@@ -29,7 +29,7 @@ def test_missing_settings_get_local_defaults_and_are_announced(tmp_path: Path) -
     plan = plan_dev_stack(DevOptions(emulator_port=18099, temporal_port=17999), env)
     data = (tmp_path / "data").resolve()
     assert plan.emulators
-    assert plan.env["DATABASE_URL"] == f"sqlite+aiosqlite:///{data / 'syston.core.db'}"
+    assert plan.env["DATABASE_URL"] == f"sqlite+aiosqlite:///{data / 'syston.db'}"
     assert plan.env["TEMPORAL_ADDRESS"] == "127.0.0.1:17999"
     assert plan.env["GOOGLE_API_ENDPOINT"] == "http://127.0.0.1:18099"
     assert plan.env["GOOGLE_DRIVE_FOLDER_ID"] == "dev-folder"
@@ -251,7 +251,7 @@ def test_syston_dev_starts_everything_and_sigterm_stops_everything(
     assert run.process.wait(timeout=60) == 0, run.log()
     _assert_all_gone(run, children)
     assert (data_dir / "temporal.db").is_file()
-    assert (data_dir / "syston.core.db").is_file()
+    assert (data_dir / "syston.db").is_file()
 
 
 @pytest.mark.slow

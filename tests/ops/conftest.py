@@ -49,7 +49,7 @@ async def observed(
 ) -> AsyncIterator[Observed]:
     log_file = tmp_path / "logs" / "syston.log"
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}",
+        f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}",
         emulator,
         service_account_key,
         temporal_client.service_client.config.target_host,

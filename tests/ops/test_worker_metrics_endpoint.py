@@ -32,7 +32,7 @@ def wait_for_metrics(url: str, process: subprocess.Popen[bytes], timeout: float 
 
 def test_worker_serves_its_metrics_and_the_sdks(tmp_path: Path, temporal_client: Client) -> None:
     env = clean_environ(tmp_path / "data") | {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'syston.core.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'syston.db'}",
         "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "TEMPORAL_TASK_QUEUE": "metrics-endpoint-test",
         "WORKER_METRICS_PORT": str(free_port()),
