@@ -32,11 +32,12 @@ test: $(STAMP)  ## run the test suite (PYTEST_ARGS="-k signup" to narrow it)
 test-fast: $(STAMP)  ## the test suite without the slow crash/restart tests
 	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy; runs all three, fails if any fails
+lint: $(STAMP)  ## ruff (lint + format), mypy and the import layers; runs all, fails if any fails
 	@status=0; \
 	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || status=1; \
 	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
 	echo "$(BIN)/mypy"; $(BIN)/mypy || status=1; \
+	echo "$(BIN)/lint-imports"; $(BIN)/lint-imports --no-cache || status=1; \
 	exit $$status
 
 format: $(STAMP)  ## apply ruff's formatting and safe fixes
