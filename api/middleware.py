@@ -58,12 +58,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = (
-            incoming
-            if 0 < len(incoming) <= 64 and incoming.isprintable()
-            else (secrets.token_hex(8))
-        )
+        request_id = _request_id(scope)
         token = request_id_var.set(request_id)
         observe = self.observe
         sink_token = None
@@ -85,25 +80,39 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            duration = (time.perf_counter() - started) * 1000
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
-            status = status_holder["status"]
-            method = scope.get("method", "")
-            if route_path not in ("/health", "/metrics"):
-                log_event(
-                    "http_request",
-                    logging.INFO,
-                    method=method,
-                    route=route_path,
-                    status=status,
-                    duration_ms=round(duration, 2),
-                )
-            if observe is not None and route_path != "/metrics":
-                observe(method, route_path, status, duration / 1000)
+            _record_request(scope, status_holder["status"], time.perf_counter() - started, observe)
             if sink_token is not None:
                 event_sink_var.reset(sink_token)
             request_id_var.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is short and printable, else a fresh one."""
+    incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+
+
+def _record_request(
+    scope: Scope,
+    status: int,
+    seconds: float,
+    observe: Callable[[str, str, int, float], None] | None,
+) -> None:
+    """`http_request` log line and request metrics (not for the probes that poll constantly)."""
+    route = scope.get("route")
+    route_path = getattr(route, "path", None) or "unmatched"
+    method = scope.get("method", "")
+    if route_path not in ("/health", "/metrics"):
+        log_event(
+            "http_request",
+            logging.INFO,
+            method=method,
+            route=route_path,
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
+        )
+    if observe is not None and route_path != "/metrics":
+        observe(method, route_path, status, seconds)
 
 
 class BodyGuard:
@@ -117,38 +126,9 @@ class BodyGuard:
         if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope.get("headers") or []:
-            headers[name] = value
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await _send_problem(
-                    scope, send, 400, "BAD_REQUEST", "Bad request", "Invalid Content-Length"
-                )
-                return
-            if declared > self.max_bytes:
-                await _send_problem(
-                    scope,
-                    send,
-                    413,
-                    "PAYLOAD_TOO_LARGE",
-                    "Payload too large",
-                    f"The request body is over {self.max_bytes // 1024} KiB.",
-                )
-                return
-        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
-        if has_body and not _is_json(headers.get(b"content-type", b"")):
-            await _send_problem(
-                scope,
-                send,
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Unsupported media type",
-                "Send the body as JSON with `Content-Type: application/json`.",
-            )
+        refusal = self._refusal(dict(scope.get("headers") or []))
+        if refusal is not None:
+            await _send_problem(scope, send, *refusal)
             return
         received = 0
         started = False
@@ -163,14 +143,7 @@ class BodyGuard:
                     # Answer now; the app sees a disconnect and its response is dropped.
                     refused = True
                     if not started:
-                        await _send_problem(
-                            scope,
-                            send,
-                            413,
-                            "PAYLOAD_TOO_LARGE",
-                            "Payload too large",
-                            f"The request body is over {self.max_bytes // 1024} KiB.",
-                        )
+                        await _send_problem(scope, send, *self._too_large())
                     return {"type": "http.disconnect"}
             return message
 
@@ -183,6 +156,34 @@ class BodyGuard:
             await send(message)
 
         await self.app(scope, guarded_receive, tracking_send)
+
+    def _too_large(self) -> tuple[int, str, str, str]:
+        return (
+            413,
+            "PAYLOAD_TOO_LARGE",
+            "Payload too large",
+            f"The request body is over {self.max_bytes // 1024} KiB.",
+        )
+
+    def _refusal(self, headers: dict[bytes, bytes]) -> tuple[int, str, str, str] | None:
+        """The problem (status, code, title, detail) the headers alone earn, if any."""
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return 400, "BAD_REQUEST", "Bad request", "Invalid Content-Length"
+            if declared > self.max_bytes:
+                return self._too_large()
+        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        if has_body and not _is_json(headers.get(b"content-type", b"")):
+            return (
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            )
+        return None
 
 
 def _is_json(content_type: bytes) -> bool:

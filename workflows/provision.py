@@ -93,48 +93,54 @@ class ProvisionTenant:
             failed = await self._run_pending_steps(request)
             if failed is None:
                 break
-            step, code, message = failed
-            self._steps[step] = "failed"
-            self._last_error = f"{step}: {code}: {message}"
-            # Accept `retry` from here on: a signal sent while the failure is being recorded
-            # must not be lost.
-            self._waiting = True
-            await workflow.execute_activity(
-                activity_refs.record_failure,
-                FailureInput(tenant_id=request.tenant_id, step=step, code=code, message=message),
-                start_to_close_timeout=LEDGER_START_TO_CLOSE,
-                retry_policy=LEDGER_RETRY,
-            )
-            self._set_status("failed")
-            await workflow.wait_condition(
-                lambda: self._retry_requested or self._override is not None
-            )
-            if self._override is not None:
+            override = await self._stop_until_retried(request, *failed)
+            if override is not None:
                 # An admin settled the tenant by hand (runbook "Option B"): the database
                 # already says so; the run ends and the UI's list shows the same status.
-                self._waiting = False
-                self._set_status(self._override)
+                self._set_status(override)
                 return ProvisionResult(
                     tenant_id=request.tenant_id,
-                    status=self._override,  # type: ignore[arg-type]
+                    status=override,  # type: ignore[arg-type]
                     completed_steps=[n for n, st in self._steps.items() if st == "completed"],
                 )
-            self._retry_requested = False
-            self._waiting = False
-            self._last_error = None
-            self._steps[step] = "pending"
-            await workflow.execute_activity(
-                activity_refs.resume,
-                ResumeInput(tenant_id=request.tenant_id),
-                start_to_close_timeout=LEDGER_START_TO_CLOSE,
-                retry_policy=LEDGER_RETRY,
-            )
-            self._set_status("processing")
 
         self._set_status("active")
         return ProvisionResult(
             tenant_id=request.tenant_id, status="active", completed_steps=list(plan_steps)
         )
+
+    async def _stop_until_retried(
+        self, request: ProvisionInput, step: StepName, code: str, message: str
+    ) -> str | None:
+        """Record the stopped step, wait for `retry` (then resume: None) or an admin's
+        override (returned: the status the run ends with)."""
+        self._steps[step] = "failed"
+        self._last_error = f"{step}: {code}: {message}"
+        # Accept `retry` from here on: a signal sent while the failure is being recorded
+        # must not be lost.
+        self._waiting = True
+        await workflow.execute_activity(
+            activity_refs.record_failure,
+            FailureInput(tenant_id=request.tenant_id, step=step, code=code, message=message),
+            start_to_close_timeout=LEDGER_START_TO_CLOSE,
+            retry_policy=LEDGER_RETRY,
+        )
+        self._set_status("failed")
+        await workflow.wait_condition(lambda: self._retry_requested or self._override is not None)
+        self._waiting = False
+        if self._override is not None:
+            return self._override
+        self._retry_requested = False
+        self._last_error = None
+        self._steps[step] = "pending"
+        await workflow.execute_activity(
+            activity_refs.resume,
+            ResumeInput(tenant_id=request.tenant_id),
+            start_to_close_timeout=LEDGER_START_TO_CLOSE,
+            retry_policy=LEDGER_RETRY,
+        )
+        self._set_status("processing")
+        return None
 
     async def _run_pending_steps(self, request: ProvisionInput) -> tuple[StepName, str, str] | None:
         """Run every step not yet completed; on a stopping error return (step, code, message)."""
