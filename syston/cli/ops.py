@@ -63,41 +63,40 @@ async def request(
         ) from exc
 
 
-async def fetch_status(
-    client: httpx.AsyncClient, tenant_id: str, token: TokenSource
+async def tenant_call(
+    client: httpx.AsyncClient,
+    tenant_id: str,
+    token: TokenSource,
+    method: str,
+    path: str,
+    what: str,
+    **kwargs: Any,
 ) -> dict[str, Any]:
+    """An authenticated call about one tenant: its JSON body, or an OpsError saying why not."""
     response = await request(
-        client,
-        "GET",
-        f"/api/v1/tenants/{tenant_id}/provision-status",
-        "provision-status",
-        headers={"Authorization": f"Bearer {token()}"},
+        client, method, path, what, headers={"Authorization": f"Bearer {token()}"}, **kwargs
     )
     if response.status_code == 404:
         raise OpsError(f"tenant {tenant_id} not found")
-    if response.status_code != 200:
-        raise OpsError(describe_http_error(response, "provision-status"))
+    if response.status_code not in (200, 202):
+        raise OpsError(describe_http_error(response, what))
     body: dict[str, Any] = response.json()
     return body
+
+
+async def fetch_status(
+    client: httpx.AsyncClient, tenant_id: str, token: TokenSource
+) -> dict[str, Any]:
+    path = f"/api/v1/tenants/{tenant_id}/provision-status"
+    return await tenant_call(client, tenant_id, token, "GET", path, "provision-status")
 
 
 async def requeue(
     client: httpx.AsyncClient, tenant_id: str, token: TokenSource, *, force: bool
 ) -> dict[str, Any]:
-    response = await request(
-        client,
-        "POST",
-        "/internal/provision/queue",
-        "re-queue",
-        json={"tenantId": tenant_id, "force": force},
-        headers={"Authorization": f"Bearer {token()}"},
-    )
-    if response.status_code == 404:
-        raise OpsError(f"tenant {tenant_id} not found")
-    if response.status_code != 200:
-        raise OpsError(describe_http_error(response, "re-queue"))
-    body: dict[str, Any] = response.json()
-    return body
+    body = {"tenantId": tenant_id, "force": force}
+    path = "/internal/provision/queue"
+    return await tenant_call(client, tenant_id, token, "POST", path, "re-queue", json=body)
 
 
 # -- rendering ---------------------------------------------------------------------------------
