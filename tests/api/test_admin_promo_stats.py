@@ -14,8 +14,6 @@ from tests.support.problems import assert_problem
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack, StartStack
 
-pytest_plugins = ["tests.support.admin_stack"]
-
 PROMOS = "/api/v1/admin/promo-codes"
 STATS = "/api/v1/admin/stats"
 

@@ -12,8 +12,6 @@ from tests.support.problems import assert_problem
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack, StartStack
 
-pytest_plugins = ["tests.support.admin_stack"]
-
 TENANTS = "/api/v1/admin/tenants"
 
 

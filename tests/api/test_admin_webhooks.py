@@ -14,8 +14,6 @@ from tests.support.problems import assert_problem
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack
 
-pytest_plugins = ["tests.support.admin_stack"]
-
 WEBHOOK = "/api/v1/admin/tenant/webhook"
 GOOD_URL = "https://hook.eu1.make.com/abcdef0123456789secret"
 

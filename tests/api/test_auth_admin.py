@@ -22,8 +22,6 @@ from syston.tokens import TokenService
 if TYPE_CHECKING:
     from tests.support.admin_stack import AdminStack, StartStack
 
-pytest_plugins = ["tests.support.admin_stack"]
-
 NEXT_SECRET = "next-secret-9876543210-zyxwvutsrqponmlkjihgfedcba"
 
 

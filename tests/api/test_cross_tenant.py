@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from syston.tokens import TokenService
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 QUEUE = "/internal/provision/queue"
 

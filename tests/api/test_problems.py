@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from syston.core.settings import Settings
-from tests.conftest import TEST_SECRET, Stack
+from tests.support.stack import TEST_SECRET, Stack
 
 
 @pytest.fixture(scope="module")

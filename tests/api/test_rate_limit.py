@@ -16,8 +16,8 @@ from api.app import create_app
 from syston.core.db import RateLimitWindow, Tenant
 from syston.core.settings import Settings
 from syston.rate_limit import SignupRateLimiter
-from tests.api.conftest import count, engine_of
-from tests.conftest import Stack
+from tests.support.database import count, engine_of
+from tests.support.stack import Stack
 
 SIGNUP = "/public/signup/start"
 # 20 s into a minute: the window ends in 40 s

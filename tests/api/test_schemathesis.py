@@ -32,8 +32,8 @@ from api.app import create_app
 from syston.core.settings import Settings
 from syston.migrations import run_migrations_in_thread
 from syston.tokens import TokenService
-from tests.conftest import TEST_SECRET, make_settings
 from tests.support.emulator_server import RunningEmulator
+from tests.support.stack import TEST_SECRET, make_settings
 
 CHECKS = [
     not_a_server_error,

@@ -23,9 +23,9 @@ from syston.core.db import (
     utcnow,
 )
 from syston.signup import SignupData
-from tests.api.conftest import count, engine_of
-from tests.conftest import Stack, running_api
+from tests.support.database import count, engine_of
 from tests.support.problems import assert_problem
+from tests.support.stack import Stack, running_api
 
 SIGNUP = "/public/signup/start"
 

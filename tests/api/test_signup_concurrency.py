@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 
 from syston.core.db import IdempotencyRecord, Owner, PromoCode, PromoRedemption, Tenant, utcnow
 from syston.core.temporal import provision_workflow_id
-from tests.api.conftest import count, engine_of
-from tests.conftest import Stack
+from tests.support.database import count, engine_of
+from tests.support.stack import Stack
 
 SIGNUP = "/public/signup/start"
 N = 50

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import clean_environ
+from tests.support.cli import clean_environ
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from syston import cli
-from tests.cli.helpers import run_syston
+from tests.support.cli import run_syston
 
 SECRET = "s" * 40
 SUBCOMMANDS = [

@@ -12,7 +12,7 @@ import yaml
 
 from syston.cli import build_parser
 from syston.core.settings import Settings
-from tests.cli.helpers import setting_env_names
+from tests.support.cli import setting_env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables of third-party images, not ours.

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +15,8 @@ import pytest
 
 from syston.cli.dev_plan import DevOptions, DevStackError, plan_dev_stack
 from syston.cli.temporal_server import port_is_free
-from tests.cli.helpers import clean_environ, free_port, run_syston
+from tests.support.cli import clean_environ, free_port, run_syston
+from tests.support.processes import DevStackRun, alive, children_of, group_alive
 
 SECRET = "k" * 40
 
@@ -110,116 +107,13 @@ def test_a_taken_port_is_refused_naming_the_flag(tmp_path: Path) -> None:
 # -- the whole stack (slow) ----------------------------------------------------------------------
 
 
-def _children_of(pid: int) -> dict[int, int]:
-    """Every live descendant of `pid` → its process group, read from /proc."""
-    parents: dict[int, int] = {}
-    groups: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat_line = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat_line.rsplit(")", 1)[1].split()
-        parents[int(entry.name)] = int(fields[1])
-        groups[int(entry.name)] = int(fields[2])
-    found: dict[int, int] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                found[child] = groups[child]
-                frontier.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while any non-zombie process is in the group (an orphan's zombie may linger)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-class DevStackRun:
-    """A `syston dev` subprocess on free ports, output to a file."""
-
-    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
-        self.ports = {
-            "--api-port": free_port(),
-            "--temporal-port": free_port(),
-            "--ui-port": free_port(),
-            "--emulator-port": free_port(),
-        }
-        self.output = tmp_path / f"dev-{time.monotonic_ns()}.log"
-        args = [a for flag, port in self.ports.items() for a in (flag, str(port))]
-        with self.output.open("wb") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(data_dir), *args],
-                env=clean_environ(data_dir),
-                cwd=tmp_path,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.ports['--api-port']}"
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
-
-    def wait_until_ready(self, timeout: float = 180) -> None:
-        """Until the banner is printed (every component up), or fail with the output."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"syston dev exited early:\n{self.log()}"
-            if "Syston dev stack is up" in self.log():
-                return
-            time.sleep(0.25)
-        pytest.fail(f"syston dev was not ready after {timeout} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def dev_runs(tmp_path: Path) -> Iterator[list[DevStackRun]]:
-    runs: list[DevStackRun] = []
-    yield runs
-    for run in runs:  # only does anything when a test failed half-way
-        for pgid in set(_children_of(run.process.pid).values()):
-            if pgid != os.getpgid(0):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-        run.stop()
-
-
 def _assert_all_gone(run: DevStackRun, children: dict[int, int]) -> None:
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
         time.sleep(0.1)
-    assert [pid for pid in children if _alive(pid)] == [], run.log()
+    assert [pid for pid in children if alive(pid)] == [], run.log()
     own_group = os.getpgid(0)
-    assert [g for g in set(children.values()) if g != own_group and _group_alive(g)] == []
+    assert [g for g in set(children.values()) if g != own_group and group_alive(g)] == []
     for flag, port in run.ports.items():
         assert port_is_free("127.0.0.1", port), f"{flag} {port} still taken\n{run.log()}"
 
@@ -245,7 +139,7 @@ def test_syston_dev_starts_everything_and_sigterm_stops_everything(
     assert whoami.status_code == 200, whoami.text
     assert whoami.json()["aud"] == "syston-admin"
 
-    children = _children_of(run.process.pid)
+    children = children_of(run.process.pid)
     assert len(children) >= 4, children  # temporal, emulators, worker, api
     run.process.send_signal(signal.SIGTERM)
     assert run.process.wait(timeout=60) == 0, run.log()
@@ -272,7 +166,7 @@ def test_syston_dev_resumes_and_stops_when_a_child_dies(
     assert (data_dir / "jwt_secret").read_text() == secret
     assert "using a local one" in second.log()
 
-    children = _children_of(second.process.pid)
+    children = children_of(second.process.pid)
     worker = next(
         pid
         for pid in children
@@ -291,7 +185,7 @@ def test_a_killed_supervisor_takes_its_children_with_it(
     run = DevStackRun(tmp_path, tmp_path / "data")
     dev_runs.append(run)
     run.wait_until_ready()
-    children = _children_of(run.process.pid)
+    children = children_of(run.process.pid)
     run.process.kill()  # SIGKILL: no chance to clean up; the kernel tells the children
     run.process.wait(timeout=10)
     _assert_all_gone(run, children)

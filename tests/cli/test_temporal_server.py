@@ -12,7 +12,7 @@ import pytest
 from syston.cli import temporal_server
 from syston.cli.temporal_server import DevServerOptions, dev_server_command
 from syston.core.temporal import SEARCH_ATTRIBUTE_NAMES
-from tests.cli.helpers import free_port
+from tests.support.cli import free_port
 
 
 def _flag_values(argv: list[str], flag: str) -> list[str]:

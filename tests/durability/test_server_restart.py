@@ -10,14 +10,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from syston.core.db import create_engine
 from syston.core.temporal import provision_workflow_id
-from syston.migrations import migrate_engine
-from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings, running_api, running_worker
-from tests.durability.conftest import DevServer
 from tests.support.emulator_server import RunningEmulator
-from tests.workflows.helpers import assert_exactly_once, step_of, wait_step
+from tests.support.processes import DevServer
+from tests.support.provisioning import assert_exactly_once, step_of, wait_step
+from tests.support.stack import make_settings, migrate, open_stack
 
 DOWN_SECONDS = 1.0
 
@@ -29,14 +26,9 @@ async def test_dev_server_killed_mid_provisioning_then_restarted(
     sqlite_url: str,
 ) -> None:
     settings = make_settings(sqlite_url, emulator, service_account_key, dev_server.address)
-    engine = create_engine(settings.effective_database_url)
-    await migrate_engine(engine)
-    await engine.dispose()
+    await migrate(sqlite_url)
     client = await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
-    async with running_worker(settings, client), running_api(settings, client) as api:
-        stack = Stack(
-            settings, api, client, emulator, TokenService(settings.jwt_secrets, settings.jwt_issuer)
-        )
+    async with open_stack(settings, client, emulator) as stack:
         # keep the tenant busy in configure_webhook across the outage
         emulator.add_fault(target="make", mode="latency", latencyMs=1500, count=1)
         response = await stack.signup("outage-fc", "pro")

@@ -21,14 +21,11 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
-from syston.core.db import create_engine
 from syston.core.temporal import provision_workflow_id
-from syston.migrations import migrate_engine
-from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings, running_api
-from tests.durability.conftest import WorkerProcess, dump
 from tests.support.emulator_server import RunningEmulator
-from tests.workflows.helpers import assert_exactly_once, step_of, wait_step
+from tests.support.processes import WorkerProcess, dump
+from tests.support.provisioning import assert_exactly_once, step_of, wait_step
+from tests.support.stack import StackBuilder, migrate
 
 # The documented bound (docs/temporal.md); the wait allows more so a slow machine reports why.
 RESUME_BOUND_SECONDS = 60.0
@@ -58,35 +55,21 @@ async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 
 @pytest.mark.parametrize("step", ["create_sheet", "configure_webhook", "mark_active"])
 async def test_worker_killed_mid_step_resumes_to_active(
     step: str,
+    stack_builder: StackBuilder,
     temporal_client: Client,
     emulator: RunningEmulator,
-    service_account_key: dict[str, Any],
     postgres_server: str,
     tmp_path: Path,
     worker_process: list[WorkerProcess],
     record_property: Callable[[str, object], None],
 ) -> None:
-    engine = create_engine(postgres_server)
-    await migrate_engine(engine)
-    await engine.dispose()
-    settings = make_settings(
-        postgres_server,
-        emulator,
-        service_account_key,
-        temporal_client.service_client.config.target_host,
-    )
+    await migrate(postgres_server)
+    settings = stack_builder.settings(postgres_server)
     worker = WorkerProcess(settings, tmp_path)
     worker_process.append(worker)
     worker.start()
     lock: asyncpg.Connection | None = None
-    async with running_api(settings, temporal_client) as api:
-        stack = Stack(
-            settings,
-            api,
-            temporal_client,
-            emulator,
-            TokenService(settings.jwt_secrets, settings.jwt_issuer),
-        )
+    async with stack_builder.open(settings=settings, worker=False) as stack:
         if step == "mark_active":
             # slow the step before it down, so the row lock is in place before mark_active
             emulator.add_fault(target="make", mode="latency", latencyMs=1000, count=1)

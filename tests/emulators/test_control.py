@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from emulators.state import DEV_DRIVE_FOLDER_ID
-from tests.emulators.helpers import authed_client
+from tests.support.emulator_auth import authed_client
 from tests.support.emulator_server import RunningEmulator
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from emulators.state import DEV_DRIVE_FOLDER_ID
-from tests.emulators.helpers import JWT_BEARER, assertion, authed_client
+from tests.support.emulator_auth import JWT_BEARER, assertion, authed_client
 from tests.support.emulator_server import RunningEmulator
 
 

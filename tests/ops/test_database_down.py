@@ -10,12 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
 
-from syston.core.db import create_engine
-from syston.migrations import migrate_engine
-from tests.conftest import make_settings, running_api
-from tests.support.emulator_server import RunningEmulator
+from tests.support.stack import StackBuilder, migrate
 
 
 class TcpProxy:
@@ -60,25 +56,17 @@ class TcpProxy:
 
 @pytest.fixture
 async def proxied_api(
-    postgres_server: str,
-    temporal_client: Client,
-    emulator: RunningEmulator,
-    service_account_key: dict[str, Any],
+    postgres_server: str, stack_builder: StackBuilder
 ) -> AsyncIterator[tuple[httpx.AsyncClient, TcpProxy, Any]]:
-    engine = create_engine(postgres_server)
-    await migrate_engine(engine)
-    await engine.dispose()
+    await migrate(postgres_server)
     host_port = postgres_server.split("@", 1)[1].split("/", 1)[0]
     host, _, port = host_port.partition(":")
     proxy = TcpProxy(host, int(port or 5432))
     await proxy.start()
     url = postgres_server.replace(f"@{host_port}/", f"@127.0.0.1:{proxy.port}/")
-    settings = make_settings(
-        url, emulator, service_account_key, temporal_client.service_client.config.target_host
-    )
     try:
-        async with running_api(settings, temporal_client) as api:
-            yield api, proxy, settings
+        async with stack_builder.open(url, worker=False) as stack:
+            yield stack.api, proxy, stack.settings
     finally:
         if proxy.server is None:
             await proxy.start()

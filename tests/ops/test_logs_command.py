@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from syston.cli.logfilter import matcher, parse, pretty
-from tests.cli.helpers import clean_environ, run_syston
+from tests.support.cli import clean_environ, run_syston
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 20.0  # seconds to wait for a followed line before failing

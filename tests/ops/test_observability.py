@@ -11,8 +11,7 @@ import jwt
 from prometheus_client.parser import text_string_to_metric_families
 
 from syston.core.logs import scrub
-from tests.conftest import TEST_SECRET
-from tests.ops.conftest import Observed
+from tests.support.stack import TEST_SECRET, Stack
 
 JWT_PATTERN = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 OWNER_EMAIL = "Jane.Secret-Owner@clubmail.org"
@@ -31,12 +30,12 @@ def value(found: dict[Any, float], name: str, **labels: str) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def records(stack: Observed) -> list[dict[str, Any]]:
+def records(stack: Stack) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stack.log_lines()]
 
 
 async def test_no_token_secret_email_or_webhook_url_reaches_any_log_line(
-    observed: Observed,
+    observed: Stack,
 ) -> None:
     stack = observed
     # A flaky Make first (its error text goes through the logs), then the whole flow.
@@ -108,7 +107,7 @@ def test_the_formatter_scrubs_what_a_library_might_quote() -> None:
     )
 
 
-async def test_worker_lines_carry_the_request_id_of_the_signup(observed: Observed) -> None:
+async def test_worker_lines_carry_the_request_id_of_the_signup(observed: Stack) -> None:
     stack = observed
     response = await stack.signup("corr-fc", headers={"X-Request-ID": "req-corr-1"})
     tenant_id = response.json()["tenantId"]
@@ -128,7 +127,7 @@ async def test_worker_lines_carry_the_request_id_of_the_signup(observed: Observe
 
 
 async def test_api_metrics_count_requests_signups_denials_and_tenants(
-    observed: Observed,
+    observed: Stack,
 ) -> None:
     stack = observed
     accepted = await stack.signup("metrics-fc", plan="starter")
@@ -158,7 +157,7 @@ async def test_api_metrics_count_requests_signups_denials_and_tenants(
     assert not [k for k in found if ("route", "/metrics") in k[1]]
 
 
-async def test_worker_metrics_count_steps_outcomes_and_durations(observed: Observed) -> None:
+async def test_worker_metrics_count_steps_outcomes_and_durations(observed: Stack) -> None:
     stack = observed
     stack.emulator.add_fault(target="make", status=503, count=1)  # one retry
     response = await stack.signup("worker-metrics-fc", plan="pro")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import clean_environ
-from tests.cli.test_devstack import DevStackRun, _children_of, dev_runs  # noqa: F401
+from tests.support.cli import clean_environ
+from tests.support.processes import DevStackRun, children_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def syston(*args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess
 
 
 def child_pid(run: DevStackRun, marker: bytes) -> int:
-    for pid in _children_of(run.process.pid):
+    for pid in children_of(run.process.pid):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

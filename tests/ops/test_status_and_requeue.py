@@ -8,7 +8,7 @@ import re
 import httpx
 
 from syston.cli.ops import OpsError, fetch_status, render_status, requeue, watch_status
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 
 def clear_faults(stack: Stack) -> None:

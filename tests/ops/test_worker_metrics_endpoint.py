@@ -13,7 +13,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.cli.helpers import clean_environ, free_port, run_syston
+from tests.support.cli import clean_environ, free_port, run_syston
 
 
 def wait_for_metrics(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> str:

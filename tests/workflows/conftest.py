@@ -3,27 +3,18 @@ Script back end or a Drive folder that does not exist."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from temporalio.client import Client
 
 from syston.core.settings import Settings
-from tests.conftest import Stack, make_settings, migrate, open_stack
-from tests.support.emulator_server import RunningEmulator
-
-StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
+from tests.support.stack import Stack, StackBuilder, StackFactory
 
 
 @pytest.fixture
-def stack_with(
-    temporal_client: Client,
-    emulator: RunningEmulator,
-    service_account_key: dict[str, Any],
-    sqlite_url: str,
-) -> StackFactory:
+def stack_with(stack_builder: StackBuilder) -> StackFactory:
     """`async with stack_with(sheets_backend="apps_script") as stack:` — a fresh stack; the
     database (and task queue, unless overridden) persist across calls within one test, so a
     second stack with fixed settings can pick up where the first stopped."""
@@ -31,21 +22,18 @@ def stack_with(
 
     @asynccontextmanager
     async def build(*, worker: bool = True, **overrides: Any) -> AsyncIterator[Stack]:
-        settings = make_settings(
-            sqlite_url,
-            emulator,
-            service_account_key,
-            temporal_client.service_client.config.target_host,
-            **overrides,
-        )
-        if "base" not in first:
+        settings = stack_builder.settings(**overrides)
+        is_first = "base" not in first
+        if is_first:
             first["base"] = settings
-            await migrate(settings.effective_database_url)
         elif "temporal_task_queue" not in overrides:
             settings = settings.model_copy(
                 update={"temporal_task_queue": first["base"].temporal_task_queue}
             )
-        async with open_stack(settings, temporal_client, emulator, worker=worker) as stack:
+        async with stack_builder.open(settings=settings, migrate=is_first, worker=worker) as stack:
             yield stack
 
     return build
+
+
+__all__ = ["StackFactory"]  # the old home of the name

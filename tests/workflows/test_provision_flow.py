@@ -7,7 +7,7 @@ import asyncio
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import provision_workflow_id
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 
 async def test_pro_signup_reaches_active_with_one_shared_sheet(stack: Stack) -> None:

@@ -26,7 +26,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from syston.core.temporal import provision_workflow_id
 from syston.models import ProvisionInput, ProvisionResult, StepName
-from tests.conftest import Stack
+from tests.support.stack import Stack
 from workflows.provision import ProvisionTenant
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -14,9 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import provision_workflow_id
 from syston.models import ProgressView, ProvisionInput, ProvisionResult
-from tests.conftest import Stack
-from tests.workflows.conftest import StackFactory
-from tests.workflows.helpers import (
+from tests.support.provisioning import (
     assert_exactly_once,
     deliveries_of,
     sheets_of,
@@ -24,6 +22,7 @@ from tests.workflows.helpers import (
     wait_listed,
     wait_step,
 )
+from tests.support.stack import Stack, StackFactory
 
 
 def clear_faults(stack: Stack) -> None:

@@ -12,9 +12,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import provision_workflow_id
-from tests.conftest import Stack
-from tests.workflows.conftest import StackFactory
-from tests.workflows.helpers import assert_exactly_once, step_of, wait_step, watch_step
+from tests.support.provisioning import assert_exactly_once, step_of, wait_step, watch_step
+from tests.support.stack import Stack, StackFactory
 
 # (fault, the step it hits, the code provision-status shows while the step retries)
 TRANSIENT = {
