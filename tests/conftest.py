@@ -1,7 +1,12 @@
-"""Fixtures shared by every test package.
+"""Fixtures shared by every test package, and which tests make the fast tier.
 
 The harness lives in tests/support/ (the stack builder, settings, databases, processes, the
 emulator server); this file only declares fixtures on it. Import helpers from tests.support.
+
+Fast tier (`make test-fast`, under a minute): the tests marked `fast` — everything under
+tests/domain/, and modules that declare `pytestmark = pytest.mark.fast`. A fast test may not
+use the dev server, the emulators, PostgreSQL or subprocesses (collection fails if it does);
+everything else runs in `make test`.
 """
 
 from __future__ import annotations
@@ -42,6 +47,29 @@ from tests.support.stack import (
 from tests.support.workflow_env import SCRIPTS, start_dev_server
 
 ADMIN_CLIENT_HOST = "203.0.113.9"
+
+# Tests using any of these (directly or through another fixture) are not in the fast tier.
+SLOW_FIXTURES = frozenset(
+    {"temporal_env", "emulator_server", "postgres_server", "dev_server", "worker_process"}
+    | {"dev_runs", "clean_env"}
+)
+FAST_DIRECTORIES = ("domain",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_dir) if item.path.is_relative_to(tests_dir) else None
+        if relative is not None and relative.parts[0] in FAST_DIRECTORIES:
+            item.add_marker(pytest.mark.fast)
+        if item.get_closest_marker("fast") is None:
+            continue
+        slow = sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if slow or item.get_closest_marker("slow") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid} is in the fast tier but uses {', '.join(slow) or 'mark.slow'}"
+            )
+
 
 # -- Temporal ---------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """`stack_with`: the in-process stack (worker + API) with settings overrides, e.g. the Apps
-Script back end or a Drive folder that does not exist."""
+Script back end or a Drive folder that does not exist; `time_skipping_env` for the fast
+workflow tests."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from syston.core.settings import Settings
 from tests.support.stack import Stack, StackBuilder, StackFactory
+from tests.support.workflow_env import start_time_skipping
 
 
 @pytest.fixture
@@ -34,6 +37,17 @@ def stack_with(stack_builder: StackBuilder) -> StackFactory:
             yield stack
 
     return build
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server for the session (fast tier: mocked activities, no
+    database, no emulators); `ProvisionStatus` and the other search attributes registered."""
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 __all__ = ["StackFactory"]  # the old home of the name

@@ -14,6 +14,8 @@ from temporalio.exceptions import (
 
 from workflows.provision import STEP_RETRY, _describe
 
+pytestmark = pytest.mark.fast
+
 
 def stopped(cause: BaseException, retry_state: RetryState) -> ActivityError:
     err = ActivityError(

@@ -55,6 +55,7 @@ def replayer(workflows: Sequence[type]) -> Replayer:
     )
 
 
+@pytest.mark.fast
 @pytest.mark.skipif(RECORDING, reason="re-recording")
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_recorded_history_replays(name: str) -> None:
@@ -98,6 +99,7 @@ class StatusNotPublished(ProvisionTenant):
         self._status = status
 
 
+@pytest.mark.fast
 @pytest.mark.skipif(RECORDING, reason="re-recording")
 @pytest.mark.parametrize("variant", [StepsReordered, StatusNotPublished])
 @pytest.mark.parametrize("name", ["pro_success", "starter_stop_and_resume"])
