@@ -29,8 +29,8 @@ run: $(STAMP)  ## run the whole stack locally (syston dev; pass flags with ARGS=
 test: $(STAMP)  ## run the test suite (PYTEST_ARGS="-k signup" to narrow it)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## the test suite without the slow crash/restart tests
-	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
+test-fast: $(STAMP)  ## the fast tier, under a minute: domain on SQLite, workflow with mocked activities
+	$(BIN)/pytest -q -m fast $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format), mypy and the import layers; runs all, fails if any fails
 	@status=0; \
