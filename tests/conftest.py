@@ -48,6 +48,10 @@ from tests.support.workflow_env import SCRIPTS, start_dev_server
 
 ADMIN_CLIENT_HOST = "203.0.113.9"
 
+# The admin fixtures used to come from this module as a plugin; registering it here first lets
+# modules that still list it in `pytest_plugins` load without an assertion-rewrite warning.
+pytest_plugins = ["tests.support.admin_stack"]
+
 # Tests using any of these (directly or through another fixture) are not in the fast tier.
 SLOW_FIXTURES = frozenset(
     {"temporal_env", "emulator_server", "postgres_server", "dev_server", "worker_process"}
