@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.cli import free_port
 from tests.support.processes import (
+    REPO,
+    START_TIMEOUT_SECONDS,
     DevServer,
     KillableProcess,
     WorkerProcess,
@@ -40,4 +42,13 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
 
 # Tests written against the old layout import these from here; new tests import them from
 # tests.support.processes.
-__all__ = ["DevServer", "KillableProcess", "WorkerProcess", "dump", "free_port", "settings_env"]
+__all__ = [
+    "REPO",
+    "START_TIMEOUT_SECONDS",
+    "DevServer",
+    "KillableProcess",
+    "WorkerProcess",
+    "dump",
+    "free_port",
+    "settings_env",
+]

@@ -18,6 +18,11 @@ CLIENT_HOST = "203.0.113.9"
 Observed = Stack  # the old name, for tests that import it from here
 
 
+async def fake_dns(host: str) -> list[str]:
+    """Every host is public (the old helper; `FakeResolver` records what was asked)."""
+    return [PUBLIC_ADDRESS]
+
+
 @pytest.fixture
 async def observed(stack_builder: StackBuilder, tmp_path: Path) -> AsyncIterator[Stack]:
     async with stack_builder.open(
