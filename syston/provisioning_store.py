@@ -76,6 +76,8 @@ class ProvisioningStore:
                 tenant.status = "processing"
                 tenant.error_step = tenant.error_code = tenant.error_message = None
                 await self._reset_failed_steps(session, tenant_id)
+            if tenant.status == "processing":
+                await self._reopen_activation(session, tenant_id, now)
             rows = await session.execute(
                 select(ProvisioningStep.name).where(
                     ProvisioningStep.tenant_id == tenant_id,
@@ -98,6 +100,23 @@ class ProvisioningStore:
                         tenant_id=tenant_id, name=name, position=position, status="pending"
                     )
                 )
+
+    async def _reopen_activation(
+        self, session: AsyncSession, tenant_id: str, now: datetime
+    ) -> None:
+        """mark_active completes in the same transaction as the tenant turns active, so a
+        tenant that is not active while the step says completed was set back by hand (an
+        admin override). The step is pending again, so this run re-asserts `active` instead of
+        finding nothing to do and leaving the tenant in `processing` for good."""
+        await session.execute(
+            update(ProvisioningStep)
+            .where(
+                ProvisioningStep.tenant_id == tenant_id,
+                ProvisioningStep.name == "mark_active",
+                ProvisioningStep.status == "completed",
+            )
+            .values(status="pending", updated_at=now)
+        )
 
     async def _reset_failed_steps(self, session: AsyncSession, tenant_id: str) -> None:
         await session.execute(
@@ -238,7 +257,9 @@ class ProvisioningStore:
                 .where(Tenant.id == tenant_id, Tenant.status.in_(("processing", "failed")))
                 .values(
                     status="active",
-                    provisioned_at=now,
+                    # A re-activation (after a manual override) keeps the first activation's
+                    # time: nothing was provisioned again.
+                    provisioned_at=func.coalesce(Tenant.provisioned_at, now),
                     updated_at=now,
                     error_step=None,
                     error_code=None,

@@ -179,6 +179,32 @@ async def test_requeue_active_does_nothing_unless_forced(stack: Stack) -> None:
     assert len(deliveries_of(stack.emulator, tenant_id)) == 2  # delivered twice, same key
 
 
+async def test_requeue_after_an_override_to_processing_ends_active(stack: Stack) -> None:
+    tenant_id = await signup(stack, "reopened-fc")
+    first = await assert_finished(stack, tenant_id)
+    override = await stack.api.post(
+        f"/api/v1/admin/tenants/{tenant_id}/status",
+        json={"status": "processing", "reason": "checking the sheet by hand"},
+        headers=stack.admin_headers(),
+    )
+    assert override.status_code == 200, override.text
+
+    body = await requeue(stack, tenant_id)
+    assert body["action"] == "restarted"
+    run = stack.client.get_workflow_handle(provision_workflow_id(tenant_id), run_id=body["runId"])
+    await asyncio.wait_for(run.result(), 30)
+    # the run has ended: whatever it was going to record is recorded
+    status = await stack.status(tenant_id)
+    assert status["status"] == "active", status
+    assert status["provisionedAt"] == first["provisionedAt"]
+    assert all(s["status"] == "completed" for s in status["steps"])
+    # nothing was redone: one sheet, one delivery
+    assert step_of(status, "create_sheet")["attempts"] == 1
+    assert step_of(status, "configure_webhook")["attempts"] == 1
+    assert_exactly_once(stack.emulator, tenant_id)
+    assert len(deliveries_of(stack.emulator, tenant_id)) == 1
+
+
 async def test_requeue_after_the_run_was_terminated_while_failed(stack: Stack) -> None:
     stack.emulator.add_fault(target="make", status=400)
     tenant_id = await signup(stack, "terminated-failed-fc")
