@@ -169,13 +169,14 @@ class ProvisioningActivities:
         """Deliver the tenant.registered event to the tenant's Make webhook (idempotency key)."""
 
         async def work(ctx: ProvisioningContext) -> StepDone:
-            url = ctx.webhook_url or self._platform_webhook_url
+            url = ctx.tenant_webhook_url or self._platform_webhook_url
             if not url:
                 raise UpstreamConfigError(
                     "no Make webhook: set MAKE_WEBHOOK_URL or the tenant's webhook "
                     "(POST /api/v1/admin/tenant/webhook)"
                 )
-            trusted = url == self._platform_webhook_url
+            # Only a URL an admin set is policed; the platform's is operator configuration.
+            trusted = ctx.tenant_webhook_url is None
             event = {
                 "event": REGISTRATION_EVENT,
                 "tenantId": ctx.tenant_id,
@@ -191,9 +192,10 @@ class ProvisioningActivities:
                 client=None if trusted else self._tenant_webhook_client,
             )
             log_event("webhook_delivered", tenant_id=ctx.tenant_id, url=mask_url(url))
+            # Not the URL: storing the platform's hook would make it look like the tenant's
+            # own, which it keeps after the operator moves MAKE_WEBHOOK_URL.
             return StepDone(
-                StepResult(step="configure_webhook"),
-                {"webhook_url": url, "webhook_registered_at": utcnow()},
+                StepResult(step="configure_webhook"), {"webhook_registered_at": utcnow()}
             )
 
         return await self._checkpointed(request, work)

@@ -60,9 +60,7 @@ class WebhookTester:
             ).one_or_none()
         if row is None:
             raise TenantNotFoundError(tenant_id)
-        tenant, stored = row
-        # configure_webhook stores the platform URL once it delivered there: not the tenant's own.
-        own = stored if stored and stored != self._platform_url else None
+        tenant, own = row  # only an admin-set URL is stored: the tenant's own
         url = own or self._platform_url
         if not url:
             outcome = TestDelivery(

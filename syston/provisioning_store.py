@@ -34,7 +34,7 @@ class ProvisioningContext:
     owner_email: str
     spreadsheet_id: str | None
     spreadsheet_url: str | None
-    webhook_url: str | None
+    tenant_webhook_url: str | None  # set by an admin; None = the platform's MAKE_WEBHOOK_URL
     webhook_registered: bool
 
 
@@ -316,7 +316,7 @@ class ProvisioningStore:
             owner_email=email,
             spreadsheet_id=resources.spreadsheet_id if resources else None,
             spreadsheet_url=resources.spreadsheet_url if resources else None,
-            webhook_url=resources.webhook_url if resources else None,
+            tenant_webhook_url=resources.webhook_url if resources else None,
             webhook_registered=bool(resources and resources.webhook_registered_at),
         )
 

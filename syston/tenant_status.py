@@ -42,7 +42,7 @@ class ProvisionStatusRecord:
     error_message: str | None
     spreadsheet_id: str | None
     spreadsheet_url: str | None
-    webhook_url: str | None
+    webhook_url: str | None  # the one events go to (see `read_provision_status`)
     steps: list[StepRecord]
 
     @property
@@ -66,6 +66,7 @@ _STATUS_COLUMNS = (
     TenantResources.spreadsheet_id,
     TenantResources.spreadsheet_url,
     TenantResources.webhook_url,
+    TenantResources.webhook_registered_at,
     ProvisioningStep.name.label("step_name"),
     ProvisioningStep.status.label("step_status"),
     ProvisioningStep.attempts.label("step_attempts"),
@@ -77,9 +78,16 @@ _STATUS_COLUMNS = (
 
 
 async def read_provision_status(
-    db: AsyncSession | AsyncConnection, tenant_id: str
+    db: AsyncSession | AsyncConnection,
+    tenant_id: str,
+    *,
+    platform_webhook_url: str | None = None,
 ) -> ProvisionStatusRecord:
-    """One indexed read: the tenant, its resources and its steps in a single query."""
+    """One indexed read: the tenant, its resources and its steps in a single query.
+
+    The webhook URL is the one events go to: the tenant's own (admin-set), else the platform's
+    current MAKE_WEBHOOK_URL (`platform_webhook_url`) once the tenant is registered there.
+    """
     rows = (
         await db.execute(
             select(*_STATUS_COLUMNS)
@@ -107,7 +115,8 @@ async def read_provision_status(
         error_message=tenant.error_message,
         spreadsheet_id=tenant.spreadsheet_id,
         spreadsheet_url=tenant.spreadsheet_url,
-        webhook_url=tenant.webhook_url,
+        webhook_url=tenant.webhook_url
+        or (platform_webhook_url if tenant.webhook_registered_at else None),
         steps=[
             StepRecord(
                 name=row.step_name,

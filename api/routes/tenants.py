@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import Reads, allow
+from api.deps import Reads, ServicesDep, allow
 from api.schemas import ProvisionStatusView, problem_responses
 from syston.tenant_status import read_provision_status
 from syston.tokens import Principal
@@ -24,11 +24,14 @@ TenantId = Annotated[str, Path(min_length=1, max_length=64)]
 async def get_provision_status(
     tenantId: TenantId,
     reads: Reads,
+    services: ServicesDep,
     caller: Annotated[
         Principal, Depends(allow("tenant", "admin", "service", tenant_param="tenantId"))
     ],
 ) -> ProvisionStatusView:
     """Live provisioning progress of a tenant, served from the database."""
     db = await reads.connection()
-    record = await read_provision_status(db, tenantId)
+    record = await read_provision_status(
+        db, tenantId, platform_webhook_url=services.settings.make_webhook_url
+    )
     return ProvisionStatusView.of(record, unmask=caller.kind != "tenant")

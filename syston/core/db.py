@@ -110,6 +110,8 @@ class TenantResources(Base):
     )
     spreadsheet_id: Mapped[str | None] = mapped_column(String(128))
     spreadsheet_url: Mapped[str | None] = mapped_column(String(512))
+    # The tenant's own Make webhook, set by an admin; NULL = the platform's MAKE_WEBHOOK_URL,
+    # whatever it is at the time (provisioning never stores the platform's hook here).
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     webhook_registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

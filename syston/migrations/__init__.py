@@ -33,13 +33,13 @@ def run_migrations(settings: Settings) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-async def migrate_engine(engine: AsyncEngine) -> None:
+async def migrate_engine(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade through an existing async engine (tests, from inside an event loop)."""
 
     def _upgrade(connection: object) -> None:
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)

@@ -3,16 +3,18 @@ deliveries to the platform hook (emulator) and to a tenant URL the delivery clie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from syston.core.temporal import provision_workflow_id
 from tests.support.problems import assert_problem
 
 if TYPE_CHECKING:
-    from tests.support.admin_stack import AdminStack
+    from tests.support.admin_stack import AdminStack, StartStack
 
 WEBHOOK = "/api/v1/admin/tenant/webhook"
 GOOD_URL = "https://hook.eu1.make.com/abcdef0123456789secret"
@@ -171,3 +173,60 @@ async def test_webhook_test_for_an_unknown_tenant_is_404(admin_stack: AdminStack
     )
 
     assert_problem(response, 404, "TENANT_NOT_FOUND")
+
+
+async def test_a_tenant_without_its_own_url_follows_the_platform_hook_when_it_moves(
+    start_admin_stack: StartStack,
+) -> None:
+    async with start_admin_stack(worker=True) as stack:
+        tenant_id, tenant_jwt = await stack.tenant("follows-platform")
+        await stack.wait_for(tenant_id, "active")
+    moved = stack.emulator.hook_url("moved-platform-hook")
+
+    # the operator points MAKE_WEBHOOK_URL elsewhere and restarts the service
+    async with start_admin_stack(worker=True, make_webhook_url=moved) as stack:
+        assert (await stack.status(tenant_id))["resources"]["webhookUrl"] == moved
+        tenant_view = await stack.api.get(
+            f"/api/v1/tenants/{tenant_id}/provision-status",
+            headers={"Authorization": f"Bearer {tenant_jwt}"},
+        )
+        masked = tenant_view.json()["resources"]["webhookUrl"]
+        assert masked != moved and masked.endswith(moved[-4:])
+
+        test = await stack.api.post(
+            f"/api/v1/admin/tenants/{tenant_id}/webhook/test", headers=stack.admin_headers()
+        )
+        assert test.json() == {"delivered": True, "status": 200, "error": None}
+
+        requeued = await stack.api.post(
+            "/internal/provision/queue",
+            json={"tenantId": tenant_id, "force": True},
+            headers=stack.service_headers(),
+        )
+        assert requeued.json()["action"] == "restarted"
+        run = stack.client.get_workflow_handle(
+            provision_workflow_id(tenant_id), run_id=requeued.json()["runId"]
+        )
+        await asyncio.wait_for(run.result(), 30)
+        assert (await stack.status(tenant_id))["status"] == "active"
+        hooks = [
+            (d["hookId"], d["body"]["event"])
+            for d in stack.emulator.snapshot()["deliveries"]
+            if d["body"].get("tenantId") == tenant_id
+        ]
+        assert hooks == [
+            ("platform", "tenant.registered"),
+            ("moved-platform-hook", "tenant.webhook_test"),
+            ("moved-platform-hook", "tenant.registered"),
+        ]
+
+
+async def test_an_admin_set_url_stays_the_tenants_own_when_the_platform_hook_moves(
+    start_admin_stack: StartStack,
+) -> None:
+    async with start_admin_stack() as stack:
+        tenant_id, _ = await stack.tenant("keeps-its-own")
+        assert (await set_webhook(stack, tenant_id, GOOD_URL)).status_code == 200
+
+    async with start_admin_stack(make_webhook_url=stack.emulator.hook_url("moved")) as stack:
+        assert (await stack.status(tenant_id))["resources"]["webhookUrl"] == GOOD_URL
