@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from sqlalchemy import exists, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +16,7 @@ from starlette.requests import HTTPConnection
 
 from api.services import Services
 from syston.core.db import RevokedToken, TokenCutoff
+from syston.core.text import UNSTORABLE_MESSAGE, is_storable
 from syston.provisioning_client import TemporalGateway
 from syston.requeue import RequeueService
 from syston.signup import SignupService
@@ -143,9 +145,28 @@ def allow(
 
     async def dependency(request: Request, principal: Caller) -> Principal:
         tenant_id = request.path_params.get(tenant_param) if tenant_param else None
-        return require(principal, allowed, tenant_id=tenant_id)
+        require(principal, allowed, tenant_id=tenant_id)
+        refuse_unstorable_parameters(request)
+        return principal
 
     return dependency
+
+
+def refuse_unstorable_parameters(request: Request) -> None:
+    """422 VALIDATION for a path or query parameter holding text the databases cannot store
+    (bodies are checked by `api.schemas.requests.RequestModel`). Run once the caller is
+    admitted, so an anonymous or unauthorised request still gets its 401/403 first."""
+    errors = [
+        {"loc": (where, name), "msg": UNSTORABLE_MESSAGE, "type": "unstorable_text"}
+        for where, params in (
+            ("path", list(request.path_params.items())),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in params
+        if isinstance(value, str) and not is_storable(value)
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 AdminCaller = Annotated[Principal, Depends(allow("admin"))]

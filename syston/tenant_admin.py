@@ -29,6 +29,7 @@ from syston.core import audit
 from syston.core.db import Owner, Tenant, TenantResources, utcnow
 from syston.core.errors import ServiceError, TenantNotFoundError, Unprocessable, ValidationFailed
 from syston.core.logs import log_event, mask_url
+from syston.core.text import is_storable
 from syston.models import TenantStatus
 from syston.provisioning_client import TemporalGateway
 from syston.webhook_policy import (
@@ -102,6 +103,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         position = datetime.fromisoformat(created)
         if position.tzinfo is None or not isinstance(tenant_id, str):
             raise ValueError("incomplete cursor")
+        if not is_storable(tenant_id):  # never one we made; the database would refuse it
+            raise ValueError("forged cursor")
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise ValidationFailed(
             "The cursor is not one this API returned.",

@@ -37,6 +37,8 @@ from typing import Any, ClassVar, Final, Literal, get_args
 
 import jwt
 
+from syston.core.text import UNSTORABLE_MESSAGE, is_storable
+
 ADMIN_AUDIENCE: Final = "syston-admin"
 TENANT_AUDIENCE: Final = "syston-mobile"
 SERVICE_AUDIENCE: Final = "internal"
@@ -277,6 +279,11 @@ class TokenService:
             not isinstance(claims.get("tenant_id"), str) or not claims["tenant_id"]
         ):
             raise Unauthorized("malformed_token", "claim 'tenant_id' is required on this token")
+        for name in ("sub", "jti", "tenant_id"):
+            # looked up (revocation, cut-off) and recorded (audit actor) in the database
+            value = claims.get(name)
+            if isinstance(value, str) and not is_storable(value):
+                raise Unauthorized("malformed_token", f"claim {name!r} {UNSTORABLE_MESSAGE}")
 
 
 def _check_header(token: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.schemas.requests import RequestModel
 from api.schemas.tenants import ProvisionStatusView
 from syston.models import Plan, TenantStatus
 
@@ -25,7 +26,7 @@ TenantIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=TENANT
 Text = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
-class _Request(BaseModel):
+class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from api.schemas.requests import RequestModel
 from syston.models import RequeueAction, TenantStatus
 
 
-class QueueRequest(BaseModel):
+class QueueRequest(RequestModel):
     tenantId: str = Field(min_length=1, max_length=64)
     force: bool = False
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from api.schemas.requests import RequestModel
 from syston.models import Plan, TenantStatus
 from syston.signup import SignupData
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-class SignupRequest(BaseModel):
+class SignupRequest(RequestModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
     clubName: str = Field(min_length=1, max_length=100)
