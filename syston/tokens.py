@@ -29,6 +29,7 @@ ignored: keys are only ever our configured secrets, tried in order (rotation).
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ ALGORITHM: Final = "HS256"
 MAX_TOKEN_CHARS: Final = 8192
 FORBIDDEN_HEADERS: Final = frozenset({"jku", "jwk", "x5u", "x5c", "crit", "b64"})
 REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "iat", "exp")
+TIME_CLAIMS: Final = ("iat", "nbf", "exp")
+# iat, nbf and exp must lie in 1970-01-01 .. 9999-12-31T23:59:59Z: what a datetime (and so the
+# cut-off comparison in the database) can hold. Outside it a token is malformed, not early/late.
+LATEST_TIMESTAMP: Final = 253_402_300_799
 
 TokenKind = Literal["admin", "service", "tenant"]
 TENANT_ROLES: Final = ("tenant_admin", "owner")
@@ -217,6 +222,7 @@ class TokenService:
             raise Unauthorized("malformed_token", "token too long")
         _check_header(token)
         claims = self._decode(token)
+        self._check_times(claims)
         self._check_claims(claims)
         return claims
 
@@ -233,20 +239,21 @@ class TokenService:
                     algorithms=[ALGORITHM],
                     leeway=self.leeway,
                     # Audience and issuer are checked by us: PyJWT accepts a list `aud` and we
-                    # want the exact, typed comparisons of `_check_claims`.
+                    # want the exact, typed comparisons of `_check_claims`. So are the times:
+                    # PyJWT takes any value int() accepts (1e300, "17e8", true), which then
+                    # overflows a datetime; `_check_times` bounds them first.
                     options={
                         "require": list(REQUIRED_CLAIMS),
                         "verify_aud": False,
                         "verify_iss": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                        "verify_exp": False,
                     },
                 )
                 return claims
             except jwt.InvalidSignatureError:
                 continue  # maybe signed with the other secret (rotation)
-            except jwt.ExpiredSignatureError:
-                raise Unauthorized("token_expired") from None
-            except jwt.ImmatureSignatureError:
-                raise Unauthorized("token_not_yet_valid") from None
             except jwt.MissingRequiredClaimError as exc:
                 raise Unauthorized("malformed_token", f"missing claim {exc.claim!r}") from None
             except jwt.InvalidAlgorithmError:
@@ -255,10 +262,21 @@ class TokenService:
                 raise Unauthorized("malformed_token") from None
         raise Unauthorized("invalid_signature")
 
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        """iat, nbf and exp: numbers of seconds in range, then the token's validity window
+        (with the leeway) as PyJWT would check it."""
+        for name in TIME_CLAIMS:
+            if name in claims and not _is_timestamp(claims[name]):
+                raise Unauthorized(
+                    "malformed_token", f"claim {name!r} must be a time in seconds since 1970"
+                )
+        now = time.time()
+        if claims["iat"] > now + self.leeway or claims.get("nbf", 0) > now + self.leeway:
+            raise Unauthorized("token_not_yet_valid")
+        if claims["exp"] <= now - self.leeway:
+            raise Unauthorized("token_expired")
+
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
-        for name in ("iat", "exp", "nbf"):
-            if name in claims and not _is_number(claims[name]):
-                raise Unauthorized("malformed_token", f"claim {name!r} must be a number")
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise Unauthorized("malformed_token", "claim 'sub' must be a non-empty string")
         if claims["iss"] != self.issuer:  # exact: no prefixes, superstrings or lists
@@ -300,10 +318,10 @@ def _check_header(token: str) -> None:
         raise Unauthorized("malformed_token", f"header {sorted(refused)[0]!r} is not accepted")
 
 
-def _is_number(value: object) -> bool:
+def _is_timestamp(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return math.isfinite(value)
+    return math.isfinite(value) and 0 <= value <= LATEST_TIMESTAMP
 
 
 # -- authorisation ------------------------------------------------------------------------

@@ -184,6 +184,17 @@ async def test_a_revoked_token_is_refused_everywhere_until_un_revoked(
     )
 
 
+@pytest.mark.parametrize("iat", [-1e15, -1e300, 1e15, 1e300, "yesterday"])
+async def test_a_signed_token_with_an_absurd_iat_is_malformed(
+    admin_stack: AdminStack, iat: Any
+) -> None:
+    token = admin_stack.token(iat=iat)
+
+    response = await call(admin_stack, "GET", "/whoami", None, token)
+
+    assert_denied(response, 401, "malformed_token")
+
+
 async def test_revoking_twice_and_un_revoking_an_unknown_jti_are_both_fine(
     admin_stack: AdminStack,
 ) -> None:

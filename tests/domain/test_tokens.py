@@ -218,6 +218,27 @@ REFUSED: list[Any] = [
     ),
     pytest.param(lambda: signed(claims(exp="99999999999")), "malformed_token", id="exp-a-string"),
     pytest.param(lambda: signed(claims(sub=42)), "malformed_token", id="sub-not-a-string"),
+    # Times a datetime (and the database) cannot hold: validly signed, still refused as malformed.
+    *(
+        pytest.param(
+            lambda name=name, value=value: signed(claims(**{name: value})),
+            "malformed_token",
+            id=f"{name}-{label}",
+        )
+        for name in ("iat", "exp", "nbf")
+        for label, value in [
+            ("-1e15", -1e15),
+            ("-1e300", -1e300),
+            ("1e15", 1e15),
+            ("1e300", 1e300),
+            ("infinity", float("inf")),
+            ("nan", float("nan")),
+            ("a-numeric-string", "1700000000"),
+            ("true", True),
+            ("a-list", [1]),
+            ("negative", -1),
+        ]
+    ),
     pytest.param(
         lambda: signed(claims(), jku="https://evil.example/jwks.json"),
         "malformed_token",
