@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids and access events, the 64 KiB body limit, JSON-only bodies.
+"""Pure ASGI middleware: request ids and access events, the last-resort 500, the 64 KiB body
+limit, JSON-only bodies.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost low and streams untouched.
 """
@@ -46,7 +47,13 @@ async def _send_problem(
 
 class RequestContext:
     """Sets a request id (X-Request-ID in and out), logs `http_request` for each request, and
-    feeds the app's metrics: every request through `observe`, every event through the sink."""
+    feeds the app's metrics: every request through `observe`, every event through the sink.
+
+    It is also the last resort for an exception nothing else handled: logged once as
+    `unhandled_error` with the request's id, answered as a 500 problem+json. Starlette's own
+    last resort (ServerErrorMiddleware) sits outside every middleware an app adds, so it would
+    log after this request's id is gone, then re-raise for the server to log once more.
+    """
 
     def __init__(
         self, app: ASGIApp, observe: Callable[[str, str, int, float], None] | None = None
@@ -67,11 +74,12 @@ class RequestContext:
             observe = observe or metrics.observe
             sink_token = event_sink_var.set(metrics.on_event)
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder = {"status": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
@@ -79,11 +87,30 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            await _last_resort(exc, send_with_id, started=bool(status_holder["started"]))
         finally:
             _record_request(scope, status_holder["status"], time.perf_counter() - started, observe)
             if sink_token is not None:
                 event_sink_var.reset(sink_token)
             request_id_var.reset(token)
+
+
+async def _last_resort(exc: Exception, send: Send, *, started: bool) -> None:
+    """An exception nothing else handled: logged (with the request's id, still set), and a 500
+    problem+json unless the response has begun."""
+    logging.getLogger("syston.api").error(
+        "unhandled_error", exc_info=exc, extra={"event": "unhandled_error"}
+    )
+    if started:
+        # Too late to answer: returning without finishing the response makes the server
+        # close the connection, which is all a client can be told now.
+        return
+    body, headers = _problem(
+        500, "INTERNAL", "Internal error", "An unexpected error occurred; it has been logged."
+    )
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _request_id(scope: Scope) -> str:

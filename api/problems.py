@@ -2,7 +2,8 @@
 
 `ServiceError` (syston.core.errors) and `AuthError` (syston.tokens) carry their code; validation
 errors become 422 VALIDATION with per-field `errors`; unknown routes and methods keep their
-status; database and Temporal outages become 503 UNAVAILABLE with Retry-After.
+status; database and Temporal outages become 503 UNAVAILABLE with Retry-After. The unexpected
+rest is answered (500, logged with its request id) by `api.middleware.RequestContext`.
 """
 
 from __future__ import annotations
@@ -146,13 +147,6 @@ def install(app: FastAPI) -> None:
 
     for exc_type in (OperationalError, DBAPIError, PoolTimeout, ConnectionError, OSError, RPCError):
         app.add_exception_handler(exc_type, _unavailable)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        logging.getLogger("syston.api").error(
-            "unhandled_error", exc_info=exc, extra={"event": "unhandled_error"}
-        )
-        return problem(500, "An unexpected error occurred; it has been logged.")
 
 
 def auth_problem(request: Request, exc: AuthError) -> JSONResponse:

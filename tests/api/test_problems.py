@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from api.app import create_app
+from syston.core.logs import JsonFormatter
 from syston.core.settings import Settings
+from tests.support.problems import assert_problem
 from tests.support.stack import TEST_SECRET, Stack
+
+if TYPE_CHECKING:
+    from tests.support.stack import Stack as AdminStack
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +134,56 @@ async def test_malformed_requests_get_a_problem_not_a_500(
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["status"] == status and body["code"] and "Traceback" not in response.text
+
+
+class JsonLines(logging.Handler):
+    """The log lines as the JSON formatter renders them, rendered when emitted (the request
+    id is read from the request's context at that moment)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[dict[str, Any]]]:
+    handler = JsonLines()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+async def test_an_unexpected_error_is_a_500_problem_logged_with_its_request_id(
+    admin_stack: AdminStack, log_lines: list[dict[str, Any]]
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug with a secret in its message")
+
+    assert admin_stack.app is not None
+    admin_stack.app.add_api_route("/test-only/broken", broken)
+
+    response = await admin_stack.api.get(
+        "/test-only/broken", headers={"X-Request-ID": "req-broken-1"}
+    )
+
+    assert_problem(response, 500, "INTERNAL")
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"] == "req-broken-1"
+    errors = [line for line in log_lines if line["event"] == "unhandled_error"]
+    assert len(errors) == 1, log_lines
+    assert errors[0]["request_id"] == "req-broken-1"
+    assert errors[0]["error_type"] == "RuntimeError"
+    access = [line for line in log_lines if line["event"] == "http_request"]
+    assert [(a["status"], a["request_id"]) for a in access] == [(500, "req-broken-1")]
+    # one line per failure: nothing else logs it again without the request id
+    assert all(line["request_id"] == "req-broken-1" for line in log_lines), log_lines
