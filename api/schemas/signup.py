@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic_core import PydanticCustomError
 
 from api.schemas.requests import RequestModel
 from syston.models import Plan, TenantStatus
@@ -11,10 +14,20 @@ from syston.signup import SignupData
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():  # signup stores the name stripped: blank would store it empty
+        raise PydanticCustomError("blank_string", "must not be blank")
+    return value
+
+
 class SignupRequest(RequestModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
-    clubName: str = Field(min_length=1, max_length=100)
+    # The pattern says "not blank" to clients and fuzzers; `_not_blank` enforces it with the
+    # same notion of blank as the stored (stripped) name.
+    clubName: Annotated[str, AfterValidator(_not_blank)] = Field(
+        min_length=1, max_length=100, json_schema_extra={"pattern": r"\S"}
+    )
     clubSlug: str = Field(min_length=3, max_length=63, pattern=SLUG_PATTERN)
     email: EmailStr = Field(max_length=320)
     plan: Plan

@@ -76,6 +76,8 @@ NOTHING = {
     ("field", "value"),
     [
         ("clubName", ""),
+        ("clubName", "   "),
+        ("clubName", "\t\n\u00a0"),
         ("clubName", "x" * 101),
         ("clubName", 42),
         ("clubSlug", "ab"),
