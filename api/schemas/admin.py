@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from api.schemas.requests import RequestModel
 from api.schemas.tenants import ProvisionStatusView
 from syston.models import Plan, TenantStatus
+
+# RFC 3339 §5.6 `date-time`: seconds required, offset `Z` or `±hh:mm` (T and Z in either case).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339_text(value: object) -> object:
+    # pydantic would also read numbers, and numeric strings, as Unix time (0 → 1970).
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 date-time string, e.g. 2030-01-01T00:00:00Z"
+        )
+    return value
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -19,7 +35,7 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("timestamp out of range") from None
 
 
-Rfc3339 = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_to_utc)]
 TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 TenantIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
 # Printable text without control characters (PostgreSQL refuses NUL in text).

@@ -84,6 +84,15 @@ async def test_an_expired_code_may_be_created_but_never_redeems(admin_stack: Adm
         {"code": "OK", "maxRedemptions": 0},
         {"code": "OK", "expiresAt": "2030-01-01T00:00:00"},  # no offset: not RFC 3339
         {"code": "OK", "expiresAt": "9999-12-31T23:59:59-01:00"},  # beyond year 9999 in UTC
+        # RFC 3339 strings only: no numbers (or numeric strings) read as Unix time, no
+        # date-time without seconds or with an offset lacking its colon
+        {"code": "OK", "expiresAt": 0},
+        {"code": "OK", "expiresAt": 1893456000},
+        {"code": "OK", "expiresAt": 1.5e9},
+        {"code": "OK", "expiresAt": "1893456000"},
+        {"code": "OK", "expiresAt": "2030-01-01T00:00Z"},
+        {"code": "OK", "expiresAt": "2030-01-01T00:00:00+0100"},
+        {"code": "OK", "expiresAt": "2030-01-01"},
         {"code": "OK", "surprise": True},
     ],
 )

@@ -275,6 +275,9 @@ async def test_a_tenant_cutoff_refuses_only_that_tenants_older_tokens(
     [
         ({"notBefore": "2020-01-01T00:00:00"}, 422, "VALIDATION"),  # no offset
         ({"notBefore": "yesterday"}, 422, "VALIDATION"),
+        ({"notBefore": 0}, 422, "VALIDATION"),  # RFC 3339 strings only, not Unix time
+        ({"notBefore": 1577836800}, 422, "VALIDATION"),
+        ({"notBefore": "1577836800"}, 422, "VALIDATION"),
         ({"notBefore": "2999-01-01T00:00:00Z"}, 422, "VALIDATION"),  # the future
         ({"notBefore": "2020-01-01T00:00:00Z", "tenantId": "tenant_nope"}, 404, "TENANT_NOT_FOUND"),
     ],
