@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError
 
 from syston.core.errors import ServiceError
@@ -126,7 +127,7 @@ def install(app: FastAPI) -> None:
         return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # FastAPI's only 400: a JSON body it could not even decode (e.g. not UTF-8);
             # BodyGuard answers the other 400 itself. For clients that is a non-JSON body.
@@ -135,7 +136,10 @@ def install(app: FastAPI) -> None:
                 "The request did not pass validation; see `errors`.",
                 errors=[{"field": "body", "message": "Request body is not valid JSON"}],
             )
-        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return problem(exc.status_code, str(exc.detail), headers=headers)
 
     async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
         log_event("dependency_unavailable", logging.ERROR, error_type=type(exc).__name__)
@@ -147,6 +151,29 @@ def install(app: FastAPI) -> None:
 
     for exc_type in (OperationalError, DBAPIError, PoolTimeout, ConnectionError, OSError, RPCError):
         app.add_exception_handler(exc_type, _unavailable)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path. The router's 405 names only the
+    methods of the first route matching the path, while GET and POST of one path are separate
+    routes; so each method is asked of the routing table (through the public `matches`, which
+    also sees routes of included routers)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {
+            "type": "http",
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "method": method,
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(dict(scope))[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def auth_problem(request: Request, exc: AuthError) -> JSONResponse:

@@ -187,3 +187,17 @@ async def test_an_unexpected_error_is_a_500_problem_logged_with_its_request_id(
     assert [(a["status"], a["request_id"]) for a in access] == [(500, "req-broken-1")]
     # one line per failure: nothing else logs it again without the request id
     assert all(line["request_id"] == "req-broken-1" for line in log_lines), log_lines
+
+
+async def test_a_405_allows_every_method_of_its_path(
+    admin_stack: AdminStack, document: dict[str, Any]
+) -> None:
+    for path, item in document["paths"].items():
+        methods = {method.upper() for method in item}
+        concrete = path.replace("{tenantId}", "tenant_x").replace("{jti}", "j")
+
+        response = await admin_stack.api.request("PUT", concrete)
+
+        assert_problem(response, 405, "METHOD_NOT_ALLOWED")
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allowed == methods, (path, response.headers["allow"])
