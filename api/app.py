@@ -1,8 +1,9 @@
-"""The FastAPI application: `create_app()` wires routes, middleware and the lifespan.
+"""The FastAPI application: `create_app()` wires routes, middleware and the lifespan;
+`server_config()` says how `syston api` serves it.
 
 The lifespan opens the process's services (api.services: one database engine, one lazily
 connected Temporal client, the outbound HTTP clients) and closes them at shutdown. Run with
-`uvicorn api.app:create_app --factory` or `syston api`.
+`syston api` (or `uvicorn api.app:create_app --factory`, without the server settings below).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 
@@ -21,6 +23,19 @@ from syston import __version__
 from syston.core.logs import configure_logging
 from syston.core.settings import Settings, get_settings
 from syston.webhook_policy import Resolver
+
+# What the HTTP server itself can bound. uvicorn has no timeout for a request head or body that
+# trickles in, and no per-client connection limit: a proxy in front provides those (README,
+# "Deployment and scaling out").
+#
+# The most of an unfinished request head the server buffers; past it, 400 and the connection
+# closes. (A head that arrives complete in one read is not measured: the proxy's header limit
+# is the real one.)
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
+# Longer than the idle timeout of the proxies and load balancers in front (nginx upstream
+# keep-alive and AWS ALB: 60 s), so it is they who close an idle connection: closed from this
+# side, a request the proxy sends at that instant fails as a 502.
+KEEP_ALIVE_SECONDS = 75
 
 DESCRIPTION = (
     "Signs sports clubs up as tenants and provisions each one durably on Temporal. "
@@ -65,3 +80,25 @@ def create_app(
     app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)
     return app
+
+
+def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How `syston api` serves `app`: uvicorn with h11 (whose head limit applies; httptools,
+    if installed, has its own), no Server header, X-Forwarded-For only from trusted proxies."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        server_header=False,
+        # uvicorn would trust 127.0.0.1 (or $FORWARDED_ALLOW_IPS) when given nothing.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
+        # uvicorn's own lines go through our JSON logging (log_config=None keeps its hands
+        # off); the app logs every request itself (`http_request`), so its access log is off.
+        log_config=None,
+        access_log=False,
+    )

@@ -51,15 +51,13 @@ def cmd_api(args: argparse.Namespace) -> int:
         print(f"{PROG}: JWT_SECRET not set: using the one in {settings.data_dir}", file=sys.stderr)
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, server_config
     from syston.core.logs import configure_logging
 
-    # uvicorn's own lines go through our JSON logging too (log_config=None keeps its hands off);
-    # the app logs every request itself (`http_request`), so uvicorn's access log is off.
     configure_logging(settings.log_level, settings.log_file)
-    uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
-    )
+    uvicorn.Server(
+        server_config(create_app(settings), settings, host=args.host, port=args.port)
+    ).run()
     return 0
 
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     allowed_webhook_hosts: str = "*.make.com"
 
     signup_rate_limit: str = "20/minute"
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated).
+    # Empty: no proxy is trusted, the socket peer is the client.
+    forwarded_allow_ips: str = ""
     # Each upstream HTTP call's timeout. Capped so that a step's few calls always end inside
     # the step's 120 s start-to-close timeout: a Google call runs in a thread that outlives a
     # timed-out activity, and must not overlap its retry (that could create a second sheet).
