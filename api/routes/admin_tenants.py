@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Admin, AdminCaller, Sessions
-from api.schemas import ProvisionStatusView, problem_responses, rfc3339
+from api.schemas import TENANT_ID_PATTERN, ProvisionStatusView, problem_responses, rfc3339
 from api.schemas.admin import (
-    TENANT_ID_PATTERN,
     AdminTenantView,
     AuditView,
     StatusOverrideRequest,
@@ -40,7 +39,8 @@ async def list_tenants(
     status: StatusFilter | None = None,
     plan: Literal["", "starter", "pro"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    # base64url, as nextCursor is
+    cursor: Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$")] = None,
 ) -> TenantPageView:
     """Tenants, newest first, filtered by status and plan; pass `nextCursor` for the next page."""
     page = await admin.tenants.list(status=status, plan=plan, limit=limit, cursor=cursor)

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import Admin, AdminCaller
-from api.schemas import problem_responses, rfc3339
+from api.schemas import TENANT_ID_PATTERN, problem_responses, rfc3339
 from api.schemas.admin import (
-    TENANT_ID_PATTERN,
     WebhookTestResult,
     WebhookUpdated,
     WebhookUpdateRequest,

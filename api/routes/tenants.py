@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api.deps import Reads, ServicesDep, allow
-from api.schemas import ProvisionStatusView, problem_responses
+from api.schemas import TENANT_ID_PATTERN, ProvisionStatusView, problem_responses
 from syston.tenant_status import read_provision_status
 from syston.tokens import Principal
 
 router = APIRouter(tags=["tenants"])
 
-TenantId = Annotated[str, Path(min_length=1, max_length=64)]
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
 
 
 @router.get(

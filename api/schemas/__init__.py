@@ -6,6 +6,7 @@ from api.schemas.meta import Health, Readiness
 from api.schemas.problems import STATUS_DESCRIPTIONS, FieldError, ProblemDetail, problem_responses
 from api.schemas.signup import SLUG_PATTERN, SignupAccepted, SignupReplayed, SignupRequest
 from api.schemas.tenants import (
+    TENANT_ID_PATTERN,
     ProvisionStatusView,
     ResourcesView,
     StepError,
@@ -18,6 +19,7 @@ from api.schemas.tenants import (
 __all__ = [
     "SLUG_PATTERN",
     "STATUS_DESCRIPTIONS",
+    "TENANT_ID_PATTERN",
     "FieldError",
     "Health",
     "ProblemDetail",

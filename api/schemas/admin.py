@@ -10,7 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic_core import PydanticCustomError
 
 from api.schemas.requests import RequestModel
-from api.schemas.tenants import ProvisionStatusView
+from api.schemas.tenants import TENANT_ID_PATTERN, ProvisionStatusView
 from syston.models import Plan, TenantStatus
 
 # RFC 3339 §5.6 `date-time`: seconds required, offset `Z` or `±hh:mm` (T and Z in either case).
@@ -36,7 +36,6 @@ def _to_utc(value: datetime) -> datetime:
 
 
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_to_utc)]
-TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 TenantIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)]
 # Printable text without control characters (PostgreSQL refuses NUL in text).
 Text = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]

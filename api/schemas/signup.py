@@ -23,10 +23,12 @@ def _not_blank(value: str) -> str:
 class SignupRequest(RequestModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
-    # The pattern says "not blank" to clients and fuzzers; `_not_blank` enforces it with the
-    # same notion of blank as the stored (stripped) name.
+    # The pattern says "not blank" (and no NUL) to clients and fuzzers; `_not_blank` enforces
+    # it with the same notion of blank as the stored (stripped) name.
     clubName: Annotated[str, AfterValidator(_not_blank)] = Field(
-        min_length=1, max_length=100, json_schema_extra={"pattern": r"\S"}
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"},
     )
     clubSlug: str = Field(min_length=3, max_length=63, pattern=SLUG_PATTERN)
     email: EmailStr = Field(max_length=320)

@@ -10,6 +10,9 @@ from syston.core.logs import mask_url
 from syston.models import Plan, StepName, StepStatus, TenantStatus
 from syston.tenant_status import ProvisionStatusRecord
 
+# Tenant ids as signup makes them (`tenant_` + url-safe base64) and as every route takes them.
+TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
 
 def rfc3339(value: datetime | None) -> str | None:
     """RFC 3339 UTC with a `Z`, or None."""
