@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 300
+FUZZ_DATABASE ?= postgresql
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint format clean
+.PHONY: help setup run test test-fast fuzz lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +33,10 @@ test: $(STAMP)  ## run the test suite (PYTEST_ARGS="-k signup" to narrow it)
 
 test-fast: $(STAMP)  ## the fast tier, under a minute: domain on SQLite, workflow with mocked activities
 	$(BIN)/pytest -q -m fast $(PYTEST_ARGS)
+
+fuzz: $(STAMP)  ## schemathesis, every check, every operation (FUZZ_EXAMPLES=300, FUZZ_DATABASE=postgresql|sqlite)
+	SYSTON_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SYSTON_FUZZ_DATABASE=$(FUZZ_DATABASE) \
+		$(BIN)/pytest -q tests/api/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format), mypy and the import layers; runs all, fails if any fails
 	@status=0; \
