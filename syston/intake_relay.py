@@ -78,6 +78,11 @@ class IntakeRelay:
             try:
                 await self.run_once()
             except Exception as exc:  # the database is down, say: try again next time
-                log_event("intake_relay_error", logging.WARNING, error_type=type(exc).__name__)
+                log_event(
+                    "intake_relay_error",
+                    logging.WARNING,
+                    error_type=type(exc).__name__,
+                    error=str(exc)[:300],
+                )
             # jitter keeps many replicas' passes from lining up
             await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
