@@ -18,6 +18,7 @@ from syston.core.db import (
     sessionmaker,
     utcnow,
 )
+from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings
 from syston.core.temporal import provision_workflow_id
 from syston.intake import ProvisionIntake
@@ -26,7 +27,7 @@ from syston.tokens import TokenService
 from tests.support.emulator_server import RunningEmulator
 from tests.support.intake import pending_intake, runs_per_tenant, wait_until
 from tests.support.problems import assert_problem
-from tests.support.stack import make_settings, migrate, running_api
+from tests.support.stack import make_settings, migrate, running_api, running_worker
 
 SIGNUP = "/public/signup/start"
 RELAY_DEADLINE = 30.0  # the relay's grace and interval are 5 s each; this leaves room
@@ -141,6 +142,36 @@ async def test_signups_are_accepted_while_temporal_is_unreachable_and_started_on
     )
     assert runs == {tenant_id: 1, other_id: 1}
     await engine.dispose()
+
+
+async def test_a_worker_alone_relays_what_a_dead_api_left_pending(
+    temporal_client: Client,
+    emulator: RunningEmulator,
+    service_account_key: dict[str, Any],
+    sqlite_url: str,
+) -> None:
+    settings = await settings_for(temporal_client, emulator, service_account_key, sqlite_url)
+    dead = settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
+    async with running_api(dead, None) as api:  # type: ignore[arg-type]
+        response = await api.post(SIGNUP, json=body("worker-relay-fc", plan="starter"))
+        assert response.status_code == 202
+    tenant_id = response.json()["tenantId"]
+    metrics = WorkerMetrics()
+    async with running_worker(settings, temporal_client, metrics):
+
+        async def active() -> bool:
+            engine = create_engine(sqlite_url)
+            try:
+                async with engine.connect() as conn:
+                    status = await conn.scalar(select(Tenant.status).where(Tenant.id == tenant_id))
+            finally:
+                await engine.dispose()
+            return status == "active"
+
+        await wait_until(active, "the worker's relay started it and it ran", RELAY_DEADLINE)
+    assert await pending_intake(sqlite_url) == set()
+    exposed = metrics.render().decode()
+    assert 'syston_intake_relayed_total{how="relay"} 1.0' in exposed
 
 
 async def test_a_signup_starts_its_workflow_at_once_when_temporal_is_up(
