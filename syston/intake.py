@@ -244,7 +244,10 @@ class ProvisionIntake:
         others (at once after an outage, with backoff after another error)."""
         needed = [c for c in claimed if c.plan is not None]
         if needed and not await self._temporal.check():
-            await self._release([c.tenant_id for c in claimed], "Temporal is unreachable")
+            # nothing was tried: the claim does not count as an attempt
+            await self._release(
+                [c.tenant_id for c in claimed], "Temporal is unreachable", attempted=False
+            )
             log_event(
                 "intake_relay_failed",
                 logging.WARNING,
@@ -271,7 +274,9 @@ class ProvisionIntake:
         await self._forget([c.tenant_id for c in [*done, *by_outcome.get("not_needed", [])]])
         down = by_outcome.get("unavailable", [])
         if down:
-            await self._release([c.tenant_id for c in down], "Temporal is unreachable")
+            await self._release(
+                [c.tenant_id for c in down], "Temporal is unreachable", attempted=True
+            )
             log_event(
                 "intake_relay_failed",
                 logging.WARNING,
@@ -324,13 +329,14 @@ class ProvisionIntake:
                 delete(ProvisionRequest).where(ProvisionRequest.tenant_id.in_(tenant_ids))
             )
 
-    async def _release(self, tenant_ids: list[str], error: str) -> None:
+    async def _release(self, tenant_ids: list[str], error: str, *, attempted: bool) -> None:
         """Give rows back for the next pass (Temporal was down; it may be back any moment)."""
+        attempts = ProvisionRequest.attempts if attempted else ProvisionRequest.attempts - 1
         async with self._sessions.begin() as session:
             await session.execute(
                 update(ProvisionRequest)
                 .where(ProvisionRequest.tenant_id.in_(tenant_ids))
-                .values(available_at=utcnow(), last_error=error)
+                .values(available_at=utcnow(), last_error=error, attempts=attempts)
             )
 
     async def _retry_later(self, request: Claimed, error: str) -> None:
