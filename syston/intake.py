@@ -1,4 +1,5 @@
-"""Durable intake: every accepted signup gets its ProvisionTenant workflow, whatever crashes.
+"""Durable intake: every accepted signup gets its ProvisionTenant workflow, whatever crashes
+(docs/http-api.md#signup, docs/temporal.md#starting-a-run; runbook: README section 2).
 
 A signup commits its tenant, its owner and a `provision_intake` row (the request to provision)
 in one transaction; the row is deleted once the tenant's workflow has started. Starting is a

@@ -42,11 +42,14 @@ class TemporalStandIn:
     started: list[tuple[str, str]] = field(default_factory=list)
     down: bool = False
     seems_down: bool = False
+    refusal: Exception | None = None  # a start Temporal refuses for another reason
 
     async def start_intake(self, tenant_id: str, plan: str) -> str | None:
         if self.down:
             self.mark_down()
             raise Unavailable("Temporal at 127.0.0.1:7233 is unreachable; retry shortly.")
+        if self.refusal is not None:
+            raise self.refusal
         self.started.append((tenant_id, plan))
         return f"run-of-{tenant_id}"
 
