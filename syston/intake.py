@@ -369,5 +369,7 @@ def _reason(exc: BaseException) -> Literal["unavailable", "timeout", "error"]:
 
 
 def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "TimeoutError: Temporal did not answer in time"
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"

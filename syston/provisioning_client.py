@@ -41,7 +41,9 @@ from syston.models import ProvisionInput, RequeueAction, StatusOverridden
 CONNECT_TIMEOUT_SECONDS = 5.0
 # After Temporal was found unreachable, calls that must not wait (a signup's immediate start, a
 # re-queue) give up at once for this long rather than each spending the SDK's ~10 s of retries.
-DOWN_HINT_SECONDS = 5.0
+# Longer than the intake relay's interval: during an outage its probes (and /ready's) keep the
+# hint fresh, and its first successful probe clears it as soon as Temporal is back.
+DOWN_HINT_SECONDS = 10.0
 _UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
