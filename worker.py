@@ -1,4 +1,5 @@
-"""The worker's composition root: Temporal client, converter, workflows and activities.
+"""The worker's composition root: Temporal client, converter, workflows and activities, and
+the intake relay (every worker runs one beside the API's: syston.intake_relay).
 
 `provisioning_worker()` wires them; `run_worker()` runs it until cancelled. `python worker.py`
 is `syston worker`.
@@ -26,6 +27,9 @@ from syston.core.logs import configure_logging, log_event
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings
 from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
+from syston.intake import ProvisionIntake
+from syston.intake_relay import IntakeRelay
+from syston.provisioning_client import TemporalGateway
 from syston.provisioning_store import ProvisioningStore
 from syston.webhook_policy import build_safe_client
 from workflows.provision import ProvisionTenant
@@ -38,11 +42,15 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 async def provisioning_worker(
     client: Client, settings: Settings, metrics: WorkerMetrics | None = None
 ) -> AsyncIterator[Worker]:
-    """A configured (not yet running) worker with its engine and HTTP clients, closed after.
+    """A configured (not yet running) worker with its engine and HTTP clients, closed after,
+    and the intake relay running meanwhile.
 
-    `metrics` receives step timings and provisioning events (request ids propagate anyway).
+    `metrics` receives step timings, provisioning and intake events (request ids propagate
+    anyway).
     """
     engine = create_engine(settings.effective_database_url)
+    sessions = sessionmaker(engine)
+    relay = IntakeRelay(ProvisionIntake(sessions, TemporalGateway(settings, client)), metrics)
     timeout = httpx.Timeout(settings.upstream_timeout_seconds)
     http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
     tenant_http = build_safe_client(
@@ -50,12 +58,13 @@ async def provisioning_worker(
     )
     try:
         activities = ProvisioningActivities(
-            ProvisioningStore(sessionmaker(engine)),
+            ProvisioningStore(sessions),
             sheets=build_sheets_backend(settings, http),
             make=MakeClient(http, settings.upstream_timeout_seconds),
             platform_webhook_url=settings.make_webhook_url,
             tenant_webhook_client=tenant_http,
         )
+        relay.start()
         yield Worker(
             client,
             task_queue=settings.temporal_task_queue,
@@ -68,6 +77,7 @@ async def provisioning_worker(
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
     finally:
+        await relay.stop()
         await tenant_http.aclose()
         await http.aclose()
         await engine.dispose()

@@ -2,8 +2,9 @@
 `server_config()` says how `syston api` serves it.
 
 The lifespan opens the process's services (api.services: one database engine, one lazily
-connected Temporal client, the outbound HTTP clients) and closes them at shutdown. Run with
-`syston api` (or `uvicorn api.app:create_app --factory`, without the server settings below).
+connected Temporal client, the outbound HTTP clients, the intake relay's loop) and closes them
+at shutdown. Run with `syston api` (or `uvicorn api.app:create_app --factory`, without the
+server settings below).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from temporalio.client import Client
 
 from api import openapi, problems
 from api.middleware import BodyGuard, RequestContext
+from api.observability import metrics_of
 from api.routes import admin, internal, meta, signup, tenants
 from api.services import open_services
 from syston import __version__
@@ -59,7 +61,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_file)
         async with open_services(
-            settings, temporal_client=temporal_client, webhook_resolver=webhook_resolver
+            settings,
+            temporal_client=temporal_client,
+            webhook_resolver=webhook_resolver,
+            metrics=metrics_of(app),
         ) as services:
             app.state.services = services
             try:

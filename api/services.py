@@ -3,8 +3,9 @@
 `open_services()` opens the database engine, the (lazily connected) Temporal gateway, the two
 outbound HTTP clients (a plain one for the platform's trusted MAKE_WEBHOOK_URL and the
 SSRF-safe one for tenant-owned URLs) and the denial counter, builds the domain services on
-them, and closes everything at shutdown. Routes reach them only through the `Annotated`
-dependencies of `api.deps`.
+them, starts the intake relay (every API replica runs one: syston.intake_relay), and closes
+everything at shutdown. Routes reach them only through the `Annotated` dependencies of
+`api.deps`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from temporalio.client import Client
 from api.webhook_tester import WebhookTester
 from integrations.make import MakeClient
 from syston.core.db import create_engine, sessionmaker
+from syston.core.metrics import ApiMetrics
 from syston.core.settings import Settings
+from syston.intake import ProvisionIntake
+from syston.intake_relay import IntakeRelay
 from syston.promo import PromoCodes
 from syston.provisioning_client import TemporalGateway
 from syston.rate_limit import SignupRateLimiter
@@ -41,6 +45,7 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     temporal: TemporalGateway
+    relay: IntakeRelay
     tokens: TokenService
     signup: SignupService
     requeue: RequeueService
@@ -58,15 +63,19 @@ async def open_services(
     *,
     temporal_client: Client | None = None,
     webhook_resolver: Resolver | None = None,
+    metrics: ApiMetrics | None = None,
 ) -> AsyncIterator[Services]:
     """Open the connections, build the services, and close everything on exit.
 
     `webhook_resolver` replaces the system DNS resolver for the webhook URL policy (tests use
-    it to need no DNS); `temporal_client` shares an existing client.
+    it to need no DNS); `temporal_client` shares an existing client; `metrics` receives the
+    intake relay's events and backlog.
     """
     engine = create_engine(settings.effective_database_url)
     sessions = sessionmaker(engine)
     gateway = TemporalGateway(settings, temporal_client)
+    intake = ProvisionIntake(sessions, gateway)
+    relay = IntakeRelay(intake, metrics)
     tokens = TokenService(settings.jwt_secrets, settings.jwt_issuer)
     limit, period = settings.rate_limit
     limiter = SignupRateLimiter(sessions, limit, period) if limit else None
@@ -83,8 +92,9 @@ async def open_services(
                 engine=engine,
                 sessions=sessions,
                 temporal=gateway,
+                relay=relay,
                 tokens=tokens,
-                signup=SignupService(sessions, gateway, tokens, limiter),
+                signup=SignupService(sessions, intake, tokens, limiter),
                 requeue=RequeueService(sessions, gateway),
                 tenants=TenantAdmin(sessions, hosts, webhook_resolver, gateway),
                 promos=PromoCodes(sessions),
@@ -96,9 +106,11 @@ async def open_services(
                 denials=denials,
             )
             denials.start()
+            relay.start()
             try:
                 yield services
             finally:
+                await relay.stop()
                 await denials.stop()
     finally:
         await engine.dispose()

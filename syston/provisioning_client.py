@@ -1,8 +1,15 @@
-"""Starting and re-queuing ProvisionTenant from the API (one Temporal client per process)."""
+"""Starting and re-queuing ProvisionTenant (one Temporal client per process).
+
+Two ways to start a tenant's workflow, both keyed by its id `provision-{tenantId}`:
+`start_intake` for an accepted signup (attaches to a running workflow and never starts a second
+run for a tenant whose workflow already ran, so the intake may try as often as it likes), and
+`start_provisioning` for a re-queue (which does start a new run once the old one has closed).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +21,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from syston.core.errors import Unavailable
@@ -31,6 +39,11 @@ from syston.core.temporal_client import connect
 from syston.models import ProvisionInput, RequeueAction, StatusOverridden
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# After Temporal was found unreachable, calls that must not wait (a signup's immediate start, a
+# re-queue) give up at once for this long rather than each spending the SDK's ~10 s of retries.
+# Longer than the intake relay's interval: during an outage its probes (and /ready's) keep the
+# hint fresh, and its first successful probe clears it as soon as Temporal is back.
+DOWN_HINT_SECONDS = 10.0
 _UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
@@ -48,6 +61,7 @@ class TemporalGateway:
         self._settings = settings
         self._client = client
         self._lock = asyncio.Lock()
+        self._down_at: float | None = None
 
     async def client(self) -> Client:
         if self._client is not None:
@@ -59,6 +73,7 @@ class TemporalGateway:
                         connect(self._settings), CONNECT_TIMEOUT_SECONDS
                     )
                 except (TimeoutError, RuntimeError, OSError) as exc:
+                    self.mark_down()
                     raise Unavailable(
                         f"Temporal at {self._settings.temporal_address} is unreachable; "
                         "retry shortly."
@@ -66,17 +81,58 @@ class TemporalGateway:
             return self._client
 
     async def check(self) -> bool:
+        """Whether Temporal answers a health check now (never raises)."""
         try:
             client = await self.client()
             await asyncio.wait_for(client.service_client.check_health(), 3)
         except Exception:
+            self.mark_down()
             return False
+        self._down_at = None
         return True
+
+    @property
+    def seems_down(self) -> bool:
+        """Temporal was unreachable within the last DOWN_HINT_SECONDS (and not since seen up)."""
+        return self._down_at is not None and time.monotonic() - self._down_at < DOWN_HINT_SECONDS
+
+    def mark_down(self) -> None:
+        self._down_at = time.monotonic()
+
+    def _unavailable(self, exc: RPCError) -> Exception:
+        if exc.status in _UNAVAILABLE_CODES:
+            self.mark_down()
+            return Unavailable(f"Temporal is unavailable ({exc.status.name}); retry shortly.")
+        return exc
+
+    def _fail_fast(self) -> None:
+        if self.seems_down:
+            raise Unavailable("Temporal is unavailable; retry shortly.")
 
     # -- provisioning ----------------------------------------------------------------------
 
+    async def start_intake(self, tenant_id: str, plan: str) -> str | None:
+        """Start an accepted signup's ProvisionTenant, or attach to the running one; returns
+        its run id, or None when the tenant's workflow already ran (closed): it is never run
+        twice from the intake, however often this is called."""
+        try:
+            return await self._start(
+                tenant_id, plan, force=False, reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE
+            )
+        except WorkflowAlreadyStartedError:
+            self._down_at = None
+            return None
+
     async def start_provisioning(self, tenant_id: str, plan: str, *, force: bool = False) -> str:
-        """Start ProvisionTenant, or attach to the running one; returns the run id."""
+        """Start ProvisionTenant, or attach to the running one (a new run if the last one
+        closed: the re-queue); returns the run id."""
+        return await self._start(
+            tenant_id, plan, force=force, reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        )
+
+    async def _start(
+        self, tenant_id: str, plan: str, *, force: bool, reuse: WorkflowIDReusePolicy
+    ) -> str:
         client = await self.client()
         request = ProvisionInput.model_validate(
             {"tenant_id": tenant_id, "plan": plan, "force": force}
@@ -88,7 +144,7 @@ class TemporalGateway:
                 id=provision_workflow_id(tenant_id),
                 task_queue=self._settings.temporal_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_reuse_policy=reuse,
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(TENANT_ID_ATTR, tenant_id),
@@ -98,7 +154,8 @@ class TemporalGateway:
                 ),
             )
         except RPCError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
+        self._down_at = None
         return handle.result_run_id or ""
 
     async def requeue(
@@ -110,6 +167,7 @@ class TemporalGateway:
         The database says whether the run stopped (`failed` is written by the run itself while
         it waits for `retry`), so no query is needed and a busy worker cannot stall the call.
         """
+        self._fail_fast()
         client = await self.client()
         wf_id = provision_workflow_id(tenant_id)
         handle: WorkflowHandle[object, object] = client.get_workflow_handle(wf_id)
@@ -117,7 +175,7 @@ class TemporalGateway:
             description = await handle.describe()
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
-                raise _unavailable(exc) from exc
+                raise self._unavailable(exc) from exc
             description = None
         running = (
             description is not None
@@ -153,7 +211,7 @@ class TemporalGateway:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # never started, or closed
                 return False
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         return True
 
     async def _signal_retry(self, handle: WorkflowHandle[object, object]) -> bool:
@@ -163,7 +221,7 @@ class TemporalGateway:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return False
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         return True
 
     async def _terminate(self, handle: WorkflowHandle[object, object], reason: str) -> None:
@@ -171,10 +229,4 @@ class TemporalGateway:
             await handle.terminate(reason)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
-                raise _unavailable(exc) from exc
-
-
-def _unavailable(exc: RPCError) -> Exception:
-    if exc.status in _UNAVAILABLE_CODES:
-        return Unavailable(f"Temporal is unavailable ({exc.status.name}); retry shortly.")
-    return exc
+                raise self._unavailable(exc) from exc

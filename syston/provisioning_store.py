@@ -10,10 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syston.core.db import Owner, ProvisioningStep, Tenant, TenantResources, utcnow
+from syston.core.db import (
+    Owner,
+    ProvisioningStep,
+    ProvisionRequest,
+    Tenant,
+    TenantResources,
+    utcnow,
+)
 from syston.models import BeginResult, StepName, steps_for
 
 MAX_ERROR_MESSAGE = 1000
@@ -51,13 +58,19 @@ class ProvisioningStore:
         self._sessions = sessions
 
     async def begin(self, tenant_id: str, plan: str, *, force: bool, run_id: str) -> BeginResult:
-        """Called when a run starts: record the run, and say which steps are already done."""
+        """Called when a run starts: record the run, and say which steps are already done.
+
+        The tenant's request to provision (syston.intake) is settled too, whoever started the
+        run: had the starter died before deleting it, no relay needs to try again."""
         now = utcnow()
         async with self._sessions.begin() as session:
             tenant = await session.get(Tenant, tenant_id, with_for_update=True)
             if tenant is None:
                 return BeginResult(found=False)
             await self._ensure_steps(session, tenant_id, plan)
+            await session.execute(
+                delete(ProvisionRequest).where(ProvisionRequest.tenant_id == tenant_id)
+            )
             tenant.workflow_run_id = run_id
             tenant.provision_started_at = tenant.provision_started_at or now
             tenant.updated_at = now

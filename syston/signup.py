@@ -5,6 +5,10 @@ tenant), so it holds across API replicas; this module turns constraint races int
 answer: a replay of the same payload, or SLUG_TAKEN / EMAIL_EXISTS for a different one.
 `Idempotency-Key` requests are recorded (in progress, then done with the exact response) so a
 retry gets the original bytes back.
+
+The tenant, its owner and the request to provision commit in one transaction (syston.intake);
+the workflow is started right after, best effort, and otherwise by the intake relay. So a
+signup is accepted (202) whether or not Temporal is reachable, and a replay never needs it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select, union_all, update
+from sqlalchemy import or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,8 +35,8 @@ from syston.core.db import (
 from syston.core.errors import Conflict, ServiceError, Unavailable, Unprocessable
 from syston.core.logs import log_event, mask_email
 from syston.idempotency import IdempotencyKeys, SignupOutcome
+from syston.intake import ProvisionIntake
 from syston.models import steps_for
-from syston.provisioning_client import TemporalGateway
 from syston.rate_limit import SignupRateLimiter
 from syston.tokens import TokenService
 
@@ -98,12 +102,12 @@ class SignupService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        temporal: TemporalGateway,
+        intake: ProvisionIntake,
         tokens: TokenService,
         limiter: SignupRateLimiter | None = None,
     ) -> None:
         self._sessions = sessions
-        self._temporal = temporal
+        self._intake = intake
         self._tokens = tokens
         self._keys = IdempotencyKeys(sessions)
         self.limiter = limiter
@@ -176,11 +180,9 @@ class SignupService:
             break
         else:
             raise Unavailable("Signups for this slug or email are contended; retry shortly.", 1)
-        try:
-            await self._temporal.start_provisioning(tenant_id, data.plan)
-        except BaseException:
-            await self._undo(tenant_id, data.promo_normalized)
-            raise
+        # The request to provision is durable already: when Temporal is down or slow this
+        # leaves the start to the relay, and the signup is accepted all the same.
+        await self._intake.start_now(tenant_id, data.plan)
         token = self._tokens.issue_tenant(tenant_id, user_id)
         body = {
             "tenantId": tenant_id,
@@ -195,7 +197,8 @@ class SignupService:
         self, data: SignupData, fingerprint: str, tenant_id: str, user_id: str
     ) -> None:
         """One transaction: tenant and owner first (their unique constraints settle races),
-        then the promo redemption, so a signup that loses a race never touches the code."""
+        then the promo redemption (so a signup that loses a race never touches the code), the
+        steps and the request to provision."""
         now = utcnow()
         promo = data.promo_normalized
         async with self._sessions.begin() as session:
@@ -238,6 +241,7 @@ class SignupService:
                     )
                 )
             session.add(TenantResources(tenant_id=tenant_id, updated_at=now))
+            ProvisionIntake.file(session, tenant_id, now)
 
     async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
         """A tenant already holding this slug or email: a replay, or the conflict to report."""
@@ -251,11 +255,7 @@ class SignupService:
             tenants = (await session.scalars(select(Tenant).where(Tenant.id.in_(holders)))).all()
         by_slug = next((t for t in tenants if t.slug == data.club_slug), None)
         if by_slug is not None and by_slug.payload_hash == fingerprint:
-            if by_slug.status == "processing" and by_slug.workflow_run_id is None:
-                # The run has not reported in: heal a signup whose workflow start was
-                # interrupted (attaches to the running workflow if there is one). Never for a
-                # run that has begun, which may have finished: that would start a second run.
-                await self._temporal.start_provisioning(by_slug.id, by_slug.plan)
+            # Answered from the database alone: a workflow not started yet is the relay's.
             body = {
                 "tenantId": by_slug.id,
                 "status": by_slug.status,
@@ -301,17 +301,3 @@ class SignupService:
                 title="Invalid promo code",
                 extra={"errors": [{"field": "promoCode", "message": "invalid promo code"}]},
             )
-
-    async def _undo(self, tenant_id: str, promo: str | None) -> None:
-        """The workflow could not be started: take the signup back so nothing is half-done."""
-        async with self._sessions.begin() as session:
-            deleted = await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
-            if promo is not None and deleted.rowcount:  # type: ignore[attr-defined]
-                await session.execute(
-                    delete(PromoRedemption).where(PromoRedemption.tenant_id == tenant_id)
-                )
-                await session.execute(
-                    update(PromoCode)
-                    .where(PromoCode.code == promo)
-                    .values(redemptions=PromoCode.redemptions - 1)
-                )

@@ -55,6 +55,7 @@ pytest_plugins = ["tests.support.admin_stack"]
 # Tests using any of these (directly or through another fixture) are not in the fast tier.
 SLOW_FIXTURES = frozenset(
     {"temporal_env", "emulator_server", "postgres_server", "dev_server", "worker_process"}
+    | {"api_process"}
     | {"dev_runs", "clean_env"}
 )
 FAST_DIRECTORIES = ("domain",)

@@ -2,7 +2,7 @@
 
     signup     signup_* events
     tenant     any line with tenant_id = --tenant ID (or $TENANT_ID)
-    provision  tenant_provision_* and provision_requeue
+    provision  tenant_provision_*, provision_requeue and the intake's intake_*
     deny       authz_deny
     errors     level error (or worse), or an HTTP status >= 500
     (none)     every JSON line
@@ -51,7 +51,7 @@ def matcher(kind: str | None, tenant_id: str | None = None) -> Callable[[dict[st
         if kind == "signup":
             return name.startswith("signup_")
         if kind == "provision":
-            return name.startswith("tenant_provision_") or name == "provision_requeue"
+            return name.startswith(("tenant_provision_", "intake_")) or name == "provision_requeue"
         if kind == "deny":
             return name == "authz_deny"
         if kind == "errors":

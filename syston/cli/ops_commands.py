@@ -241,7 +241,7 @@ def _register_logs(sub: Subparsers) -> None:
         "`syston dev` writes); `-` reads standard input (e.g. `docker compose logs api`).\n"
         "  signup      signup_accepted / _replayed / _rejected\n"
         "  tenant      every line of one tenant (--tenant ID or $TENANT_ID)\n"
-        "  provision   tenant_provision_* and provision_requeue\n"
+        "  provision   tenant_provision_*, provision_requeue and intake_*\n"
         "  deny        authz_deny (401/403 with reason, route, sub)\n"
         "  errors      level error, or HTTP status >= 500",
     )

@@ -1,7 +1,8 @@
 """Database schema (SQLAlchemy 2) and the async engine.
 
 The database is the read model and the ledger of facts: tenants, owners, provisioning steps,
-resources, promo codes, idempotency records, revocations and the audit trail. Uniqueness
+resources, promo codes, idempotency records, revocations and the audit trail, and the intake of
+provisioning requests whose workflow has not started yet (a transactional outbox). Uniqueness
 (one tenant per slug, one owner per email, one redemption per tenant) is enforced here by
 constraints, so it holds across any number of API replicas.
 """
@@ -100,6 +101,26 @@ class ProvisioningStep(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProvisionRequest(Base):
+    """An accepted signup's request to provision, committed with the tenant and kept until its
+    ProvisionTenant workflow has started (syston.intake). The row is the outbox: whoever starts
+    the workflow deletes it; a relay starts whatever is left, however the API died."""
+
+    __tablename__ = "provision_intake"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A relay may claim the row from this moment on: a grace period after the signup (its own
+    # immediate start), the end of a relay's lease, or the next try after a failed start.
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The signup's request id, so the workflow's log lines carry it whoever starts it.
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class TenantResources(Base):

@@ -19,6 +19,13 @@ status is a gauge read from the database at scrape time (one GROUP BY, cached a 
              syston_provision_completed_total{plan}
              syston_provision_failed_total{step,code}
              syston_provision_duration_seconds{plan}   signup to active, histogram
+    both     syston_intake_pending                     gauge: accepted, workflow not started
+             syston_intake_oldest_pending_seconds      gauge: age of the oldest of those
+             syston_intake_relayed_total{how}          workflows started: immediate | relay
+             syston_intake_relay_failures_total{how,reason}   unavailable | timeout | error
+
+The intake gauges are read from the database by each process's relay pass (every few seconds),
+so every replica reports the same backlog: aggregate them with `max`, not `sum`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,49 @@ TENANT_GAUGE_TTL_SECONDS: Final = 5.0
 REQUEST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STEP_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PROVISION_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+class IntakeMetrics:
+    """The durable intake's metrics (syston.intake), in the API's and the worker's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.pending = Gauge(
+            "syston_intake_pending",
+            "Accepted signups whose provisioning workflow has not started yet",
+            registry=r,
+        )
+        self.oldest_seconds = Gauge(
+            "syston_intake_oldest_pending_seconds",
+            "Age of the oldest accepted signup whose workflow has not started (0 when none)",
+            registry=r,
+        )
+        self.relayed = Counter(
+            "syston_intake_relayed",
+            "Provisioning workflows started from the intake, by how (immediate, relay)",
+            ["how"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "syston_intake_relay_failures",
+            "Failed attempts to start pending workflows, by how and reason "
+            "(unavailable, timeout, error), counted per tenant",
+            ["how", "reason"],
+            registry=r,
+        )
+
+    def observe_backlog(self, pending: int, oldest_seconds: float) -> None:
+        self.pending.set(pending)
+        self.oldest_seconds.set(oldest_seconds)
+
+    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+        if event == "intake_relayed":
+            self.relayed.labels(str(fields.get("how") or "unknown")).inc()
+        elif event == "intake_relay_failed":
+            tenants = fields.get("tenants")
+            self.failures.labels(
+                str(fields.get("how") or "unknown"), str(fields.get("reason") or "unknown")
+            ).inc(tenants if isinstance(tenants, int) and tenants > 0 else 1)
 
 
 class ApiMetrics:
@@ -76,6 +126,7 @@ class ApiMetrics:
             "1 when the tenants-by-status gauge could be read from the database",
             registry=r,
         )
+        self.intake = IntakeMetrics(r)
         self._tenants_read_at = 0.0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -93,6 +144,8 @@ class ApiMetrics:
             self.denials.labels(str(fields.get("reason") or "unknown")).inc()
         elif event == "provision_requeue":
             self.requeues.labels(str(fields.get("action") or "unknown")).inc()
+        else:
+            self.intake.on_event(event, fields)
 
     async def render(self, count_tenants: Callable[[], Awaitable[Mapping[str, int]]]) -> bytes:
         """The exposition text, with the tenant gauge refreshed when older than a few seconds."""
@@ -147,6 +200,7 @@ class WorkerMetrics:
             buckets=PROVISION_BUCKETS,
             registry=r,
         )
+        self.intake = IntakeMetrics(r)
 
     def observe_step(self, step: str, outcome: str, seconds: float) -> None:
         self.steps.labels(step, outcome).inc()
@@ -161,6 +215,8 @@ class WorkerMetrics:
                 self.duration.labels(plan).observe(duration_ms / 1000)
         elif event == "tenant_provision_failed":
             self.failed.labels(str(fields.get("step")), str(fields.get("code"))).inc()
+        else:
+            self.intake.on_event(event, fields)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Expose this registry on http://addr:port/metrics from a daemon thread."""

@@ -19,13 +19,14 @@ from syston.core.db import (
     PromoCode,
     PromoRedemption,
     ProvisioningStep,
+    ProvisionRequest,
     Tenant,
     utcnow,
 )
 from syston.signup import SignupData
 from tests.support.database import count, engine_of
 from tests.support.problems import assert_problem
-from tests.support.stack import Stack, running_api
+from tests.support.stack import Stack
 
 SIGNUP = "/public/signup/start"
 
@@ -56,7 +57,14 @@ async def stored(stack: Stack) -> dict[str, int]:
     async with engine_of(stack) as engine:
         return {
             model.__tablename__: await count(engine, model)
-            for model in (Tenant, Owner, ProvisioningStep, PromoRedemption, IdempotencyRecord)
+            for model in (
+                Tenant,
+                Owner,
+                ProvisioningStep,
+                PromoRedemption,
+                IdempotencyRecord,
+                ProvisionRequest,
+            )
         }
 
 
@@ -66,6 +74,7 @@ NOTHING = {
     "provisioning_steps": 0,
     "promo_redemptions": 0,
     "idempotency_records": 0,
+    "provision_intake": 0,
 }
 
 
@@ -402,27 +411,6 @@ async def test_a_rejected_request_does_not_hold_its_key(stack: Stack) -> None:
     corrected = await post(stack, payload("new-club"), headers=headers)
     assert corrected.status_code == 202, corrected.text
     assert "idempotent-replayed" not in corrected.headers
-
-
-# -- Temporal unreachable ---------------------------------------------------------------------
-
-
-async def test_temporal_unreachable_is_503_and_leaves_nothing(stack: Stack) -> None:
-    await add_promo(stack, "LAUNCH", max_redemptions=1)
-    dead = stack.settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
-    headers = {"Idempotency-Key": "during-outage"}
-    body = payload(promoCode="LAUNCH")
-    async with running_api(dead, None) as api:  # type: ignore[arg-type]
-        response = await api.post(SIGNUP, json=body, headers=headers)
-    problem = assert_problem(response, 503, "UNAVAILABLE")
-    assert int(response.headers["retry-after"]) > 0
-    assert "Traceback" not in json.dumps(problem)
-    assert await stored(stack) == NOTHING
-    assert await promo_redemptions(stack, "LAUNCH") == (0, 0)
-    # once Temporal is back, the same request (same key, same single-use code) succeeds
-    retried = await post(stack, body, headers=headers)
-    assert retried.status_code == 202, retried.text
-    assert await promo_redemptions(stack, "LAUNCH") == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Domain fixtures: a migrated SQLite database per test (no Temporal, no HTTP), the signup
-service on it with a Temporal stand-in, and the stores."""
+service and the intake on it with a Temporal stand-in, and the stores."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from syston.core.db import create_engine, sessionmaker
+from syston.intake import ProvisionIntake
 from syston.provisioning_store import ProvisioningStore
 from syston.signup import SignupService
 from syston.tokens import TokenService
@@ -48,9 +49,15 @@ def temporal() -> TemporalStandIn:
 
 
 @pytest.fixture
-def signups(sessions: Sessions, temporal: TemporalStandIn, tokens: TokenService) -> SignupService:
+def intake(sessions: Sessions, temporal: TemporalStandIn) -> ProvisionIntake:
+    """The intake as the API and the worker build it, starting runs on the stand-in."""
+    return ProvisionIntake(sessions, temporal)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def signups(sessions: Sessions, intake: ProvisionIntake, tokens: TokenService) -> SignupService:
     """The signup service as the API builds it, starting its runs on the stand-in."""
-    return SignupService(sessions, temporal, tokens)  # type: ignore[arg-type]
+    return SignupService(sessions, intake, tokens)
 
 
 @pytest.fixture

@@ -1,17 +1,19 @@
 """Signup as the service decides it (syston/signup.py), on SQLite with a stand-in for
 Temporal: a new club gets a tenant, an owner, its plan's steps and one provisioning run; a
-replay gets the same tenant back; a taken slug or email is refused; a signup Temporal could not
-start leaves nothing behind. The HTTP side is in tests/api/test_signup.py."""
+replay gets the same tenant back without asking Temporal; a taken slug or email is refused; a
+signup Temporal could not start is kept, and the intake relay starts it once Temporal is back.
+The HTTP side is in tests/api/test_signup.py and tests/api/test_signup_intake.py."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from syston.core.db import Owner, PromoCode, PromoRedemption, Tenant
-from syston.core.errors import Conflict, Unavailable
+from syston.core.db import Owner, PromoCode, PromoRedemption, ProvisionRequest, Tenant, utcnow
+from syston.core.errors import Conflict
+from syston.intake import ProvisionIntake
 from syston.provisioning_store import ProvisioningStore
 from syston.signup import SignupService
 from syston.tenant_status import read_provision_status
@@ -61,8 +63,8 @@ async def test_the_same_signup_again_is_a_replay_of_the_same_tenant(
     body = json.loads(again.content)
     assert body["tenantId"] == first.tenant_id
     assert body["replayed"] is True and "jwt" not in body
-    # the run had not reported in yet: the replay asks Temporal again (it attaches to it)
-    assert temporal.started == [(first.tenant_id, "starter")] * 2
+    # a replay is answered from the database: a run not started yet is the relay's
+    assert temporal.started == [(first.tenant_id, "starter")]
 
 
 async def test_a_replay_after_the_run_began_starts_no_second_run(
@@ -94,26 +96,50 @@ async def test_a_taken_slug_or_email_is_refused(signups: SignupService, sessions
     assert await count(sessions, Owner) == 1
 
 
-async def test_a_signup_temporal_cannot_start_leaves_nothing_behind(
-    signups: SignupService, temporal: TemporalStandIn, sessions: Sessions
+async def test_a_signup_temporal_cannot_start_is_kept_and_started_by_the_relay(
+    signups: SignupService,
+    intake: ProvisionIntake,
+    temporal: TemporalStandIn,
+    sessions: Sessions,
 ) -> None:
     async with sessions.begin() as session:
         session.add(PromoCode(code="LAUNCH", redemptions=0, max_redemptions=1))
     temporal.down = True
 
-    with pytest.raises(Unavailable):
-        await signups.signup(club("down-fc", promo_code="launch"), None)
-
-    assert await count(sessions, Tenant) == 0
-    assert await count(sessions, Owner) == 0
-    assert await count(sessions, PromoRedemption) == 0
-    async with sessions() as session:
-        assert (await session.get(PromoCode, "LAUNCH")).redemptions == 0  # type: ignore[union-attr]
-
-    # once Temporal is back the same signup (and the one-use code) goes through
-    temporal.down = False
     tenant_id = await signed_up(signups, "down-fc", promo_code="launch")
-    assert temporal.started == [(tenant_id, "pro")]
+
+    assert temporal.started == []
+    assert await count(sessions, Tenant) == 1
+    assert await count(sessions, Owner) == 1
+    assert await count(sessions, PromoRedemption) == 1
+    assert await pending(sessions) == [tenant_id]
+    async with sessions() as session:
+        status = await read_provision_status(session, tenant_id)
+    assert (status.status, status.workflow_run_id) == ("processing", None)
+    # while Temporal is known to be down, further signups do not even try
+    other = await signed_up(signups, "down-too-fc")
+    assert temporal.started == []
+
+    # the relay leaves a new request to the signup's own start for a few seconds, then...
+    assert (await intake.relay()).started == 0
+    await make_due(sessions)
+    assert (await intake.relay()).temporal_down  # ...finds Temporal down: kept for later
+    temporal.down = False
+    done = await intake.relay()
+
+    assert done.started == 2 and await pending(sessions) == []
+    assert sorted(temporal.started) == sorted([(tenant_id, "pro"), (other, "pro")])
+    assert (await intake.relay()).started == 0  # nothing twice
+
+
+async def pending(sessions: Sessions) -> list[str]:
+    async with sessions() as session:
+        return list(await session.scalars(select(ProvisionRequest.tenant_id)))
+
+
+async def make_due(sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        await session.execute(update(ProvisionRequest).values(available_at=utcnow()))
 
 
 async def test_the_reply_carries_location_and_marks_a_keyed_replay(

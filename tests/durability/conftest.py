@@ -1,6 +1,7 @@
-"""Real processes for crash tests: register `python worker.py` runs in `worker_process` (they
-are killed at teardown), and `dev_server`, a Temporal dev server of the test's own on a
-database file that survives a kill (tests/support/processes.py)."""
+"""Real processes for crash tests: register `python worker.py` runs in `worker_process` and
+`syston api` runs in `api_process` (they are killed at teardown), and `dev_server`, a
+Temporal dev server of the test's own on a database file that survives a kill
+(tests/support/processes.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.support.cli import free_port
 from tests.support.processes import (
     REPO,
     START_TIMEOUT_SECONDS,
+    ApiProcess,
     DevServer,
     KillableProcess,
     WorkerProcess,
@@ -28,6 +30,15 @@ def worker_process(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
     yield workers
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def api_process() -> Iterator[list[ApiProcess]]:
+    """Register ApiProcess objects here; they are killed at teardown."""
+    apis: list[ApiProcess] = []
+    yield apis
+    for api in apis:
+        api.stop()
 
 
 @pytest.fixture

@@ -50,6 +50,8 @@ def test_worker_serves_its_metrics_and_the_sdks(tmp_path: Path, temporal_client:
         own = wait_for_metrics(f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics", worker)
         assert "# HELP syston_provision_step_total" in own
         assert "# HELP syston_provision_duration_seconds" in own
+        assert "syston_intake_pending 0.0" in own  # its intake relay ran a pass
+        assert "# HELP syston_intake_relayed_total" in own
         sdk = wait_for_metrics(f"http://{env['TEMPORAL_METRICS_BIND']}/metrics", worker)
         assert "temporal_" in sdk
     finally:

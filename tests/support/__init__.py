@@ -10,7 +10,9 @@ provisioning.py      waiting on steps and runs; what a tenant left in the emulat
 emulator_server.py   the emulators in a thread (fixtures re-exported by the conftests)
 emulator_auth.py     tokens for talking to the emulators directly
 resolver.py          FakeResolver, DNS for the webhook URL policy
-processes.py         real processes: `python worker.py`, a dev server, `syston dev`
+processes.py         real processes: `python worker.py`, `syston api`, a dev server,
+                     `syston dev`
+intake.py            durable intake: pending requests, runs per tenant, wait_until
 cli.py               running the `syston` command with a clean environment
 problems.py          assert_problem for problem+json answers
 admin_stack.py       the admin tests' names (AdminStack, StartStack)

@@ -1,5 +1,5 @@
 """For domain tests (no Temporal, no HTTP): a migrated SQLite database copied from a template
-migrated once per session, a stand-in for the Temporal gateway on the signup path, and
+migrated once per session, a stand-in for the Temporal gateway on the intake's path, and
 signing a club up through the real SignupService."""
 
 from __future__ import annotations
@@ -34,18 +34,31 @@ def fresh_copy(template: Path, directory: Path) -> str:
 
 @dataclass
 class TemporalStandIn:
-    """Takes the place of `TemporalGateway` where signup starts provisioning: it records the
-    runs asked for; with `down=True` it fails the way the gateway does when Temporal is
-    unreachable. Only for the signup path, which needs nothing else from Temporal."""
+    """Takes the place of `TemporalGateway` where the intake starts provisioning (a signup's
+    immediate start, a relay pass): it records the starts asked for; with `down=True` it fails
+    the way the gateway does when Temporal is unreachable. Only for the intake, which needs
+    nothing else from Temporal."""
 
     started: list[tuple[str, str]] = field(default_factory=list)
     down: bool = False
+    seems_down: bool = False
+    refusal: Exception | None = None  # a start Temporal refuses for another reason
 
-    async def start_provisioning(self, tenant_id: str, plan: str, *, force: bool = False) -> str:
+    async def start_intake(self, tenant_id: str, plan: str) -> str | None:
         if self.down:
+            self.mark_down()
             raise Unavailable("Temporal at 127.0.0.1:7233 is unreachable; retry shortly.")
+        if self.refusal is not None:
+            raise self.refusal
         self.started.append((tenant_id, plan))
-        return f"run-{len(self.started)}"
+        return f"run-of-{tenant_id}"
+
+    async def check(self) -> bool:
+        self.seems_down = self.down
+        return not self.down
+
+    def mark_down(self) -> None:
+        self.seems_down = True
 
 
 def club(slug: str, plan: str = "pro", **fields: Any) -> SignupData:

@@ -1,5 +1,6 @@
-"""Real processes the tests start and kill: the worker as `python worker.py`, a Temporal dev
-server of the test's own on a database file that survives a kill, and a whole `syston dev`."""
+"""Real processes the tests start and kill: the worker as `python worker.py`, the API as
+`syston api`, a Temporal dev server of the test's own on a database file that survives a kill
+(and can be paused, to hold requests in flight), and a whole `syston dev`."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "GOOGLE_DRIVE_FOLDER_ID": settings.google_drive_folder_id or "",
         "MAKE_WEBHOOK_URL": settings.make_webhook_url or "",
         "UPSTREAM_TIMEOUT_SECONDS": str(settings.upstream_timeout_seconds),
+        "SIGNUP_RATE_LIMIT": settings.signup_rate_limit,
         "PYTHONUNBUFFERED": "1",
     }
     env.update(values)
@@ -66,7 +68,17 @@ class KillableProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()
             self.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its connections but answers nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
 
 @dataclass
@@ -100,6 +112,44 @@ class WorkerProcess(KillableProcess):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"worker did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.05)
+
+
+@dataclass
+class ApiProcess(KillableProcess):
+    """`syston api` with the given settings on `port`; logs to a file in the test's tmp dir."""
+
+    settings: Settings
+    workdir: Path
+    port: int
+    runs: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"api-{self.runs}.log"
+
+    def start(self) -> None:
+        """Start it and wait until it listens."""
+        assert self.process is None or self.process.poll() is not None
+        self.runs += 1
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "syston.cli", "api", "--port", str(self.port)],
+                cwd=self.workdir,
+                env=settings_env(self.settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(
+            "127.0.0.1",
+            self.port,
+            START_TIMEOUT_SECONDS,
+            keep_waiting=lambda: self.process is not None and self.process.poll() is None,
+        )
 
 
 @dataclass
