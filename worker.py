@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.event_delivery import EventDispatcher, dispatching
 from activities.provisioning import ProvisioningActivities
 from activities.sheets_backends import build_sheets_backend
 from integrations.make import MakeClient
@@ -26,6 +27,7 @@ from syston.core.logs import configure_logging, log_event
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings
 from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
+from syston.lifecycle_events import EventOutbox
 from syston.provisioning_store import ProvisioningStore
 from syston.webhook_policy import build_safe_client
 from workflows.provision import ProvisionTenant
@@ -38,7 +40,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 async def provisioning_worker(
     client: Client, settings: Settings, metrics: WorkerMetrics | None = None
 ) -> AsyncIterator[Worker]:
-    """A configured (not yet running) worker with its engine and HTTP clients, closed after.
+    """A configured (not yet running) worker with its engine and HTTP clients, closed after;
+    the lifecycle-event dispatcher runs for the duration of the block.
 
     `metrics` receives step timings and provisioning events (request ids propagate anyway).
     """
@@ -48,25 +51,36 @@ async def provisioning_worker(
     tenant_http = build_safe_client(
         settings.webhook_host_patterns, settings.upstream_timeout_seconds
     )
+    sessions = sessionmaker(engine)
+    make = MakeClient(http, settings.upstream_timeout_seconds)
+    dispatcher = EventDispatcher(
+        EventOutbox(sessions),
+        make,
+        signing_keys=settings.webhook_signing_keys,
+        platform_webhook_url=settings.make_webhook_url,
+        tenant_webhook_client=tenant_http,
+    )
     try:
         activities = ProvisioningActivities(
-            ProvisioningStore(sessionmaker(engine)),
+            ProvisioningStore(sessions),
             sheets=build_sheets_backend(settings, http),
-            make=MakeClient(http, settings.upstream_timeout_seconds),
+            make=make,
             platform_webhook_url=settings.make_webhook_url,
             tenant_webhook_client=tenant_http,
         )
-        yield Worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            workflows=[ProvisionTenant],
-            activities=activities.all(),
-            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
-            interceptors=[WorkerObservability(metrics)],
-            # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than cancel
-            # them mid-write; whatever is still running after this is retried elsewhere.
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        )
+        async with dispatching(dispatcher):
+            yield Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[ProvisionTenant],
+                activities=activities.all(),
+                max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+                interceptors=[WorkerObservability(metrics)],
+                # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than
+                # cancel them mid-write; whatever is still running after this is retried
+                # elsewhere.
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
     finally:
         await tenant_http.aclose()
         await http.aclose()
