@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.event_delivery import EventDispatcher, dispatching
+from activities.lifecycle import LifecycleActivities
 from activities.provisioning import ProvisioningActivities
 from activities.sheets_backends import build_sheets_backend
 from integrations.make import MakeClient
@@ -28,8 +29,13 @@ from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings
 from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
 from syston.lifecycle_events import EventOutbox
+from syston.lifecycle_store import LifecycleStore
+from syston.operations import OperationLedger
 from syston.provisioning_store import ProvisioningStore
+from syston.revocation import Revocations
 from syston.webhook_policy import build_safe_client
+from workflows.change_plan import ChangePlan
+from workflows.offboard import OffboardTenant
 from workflows.provision import ProvisionTenant
 
 MAX_CONCURRENT_ACTIVITIES = 50
@@ -61,19 +67,26 @@ async def provisioning_worker(
         tenant_webhook_client=tenant_http,
     )
     try:
-        activities = ProvisioningActivities(
-            ProvisioningStore(sessions),
-            sheets=build_sheets_backend(settings, http),
-            make=make,
-            platform_webhook_url=settings.make_webhook_url,
-            tenant_webhook_client=tenant_http,
+        sheets = build_sheets_backend(settings, http)
+        upstreams = {
+            "sheets": sheets,
+            "make": make,
+            "platform_webhook_url": settings.make_webhook_url,
+            "tenant_webhook_client": tenant_http,
+        }
+        provisioning = ProvisioningActivities(ProvisioningStore(sessions), **upstreams)  # type: ignore[arg-type]
+        lifecycle = LifecycleActivities(
+            OperationLedger(sessions),
+            LifecycleStore(sessions),
+            Revocations(sessions),
+            **upstreams,  # type: ignore[arg-type]
         )
         async with dispatching(dispatcher):
             yield Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
-                workflows=[ProvisionTenant],
-                activities=activities.all(),
+                workflows=[ProvisionTenant, ChangePlan, OffboardTenant],
+                activities=[*provisioning.all(), *lifecycle.all()],
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
                 interceptors=[WorkerObservability(metrics)],
                 # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than

@@ -21,6 +21,8 @@ from api.webhook_tester import WebhookTester
 from integrations.make import MakeClient
 from syston.core.db import create_engine, sessionmaker
 from syston.core.settings import Settings
+from syston.offboarding import Offboarding
+from syston.plan_change import PlanChanges
 from syston.promo import PromoCodes
 from syston.provisioning_client import TemporalGateway
 from syston.rate_limit import SignupRateLimiter
@@ -28,6 +30,7 @@ from syston.requeue import RequeueService
 from syston.revocation import Revocations
 from syston.signup import SignupService
 from syston.stats import DenialCounter, StatsReader
+from syston.suspension import Suspensions
 from syston.tenant_admin import TenantAdmin
 from syston.tokens import TokenService
 from syston.webhook_policy import Resolver, build_safe_client
@@ -50,6 +53,9 @@ class Services:
     stats: StatsReader
     webhooks: WebhookTester
     denials: DenialCounter
+    suspensions: Suspensions
+    offboarding: Offboarding
+    plan_changes: PlanChanges
 
 
 @asynccontextmanager
@@ -94,6 +100,9 @@ async def open_services(
                     sessions, MakeClient(http, timeout), safe, settings.make_webhook_url
                 ),
                 denials=denials,
+                suspensions=Suspensions(sessions),
+                offboarding=Offboarding(sessions, gateway, settings.offboard_grace_seconds),
+                plan_changes=PlanChanges(sessions, gateway),
             )
             denials.start()
             try:
