@@ -55,7 +55,7 @@ class WebhookTestResult(BaseModel):
 class TenantSummaryView(BaseModel):
     tenantId: str
     slug: str
-    clubName: str
+    clubName: str | None
     plan: str
     status: str
     ownerEmail: str | None
@@ -79,7 +79,7 @@ class AuditView(BaseModel):
 class AdminTenantView(ProvisionStatusView):
     """provision-status, unmasked, plus what only admins see."""
 
-    clubName: str
+    clubName: str | None
     ownerEmail: str | None
     promoCode: str | None
     provisionStartedAt: str | None

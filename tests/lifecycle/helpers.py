@@ -22,9 +22,7 @@ async def active_tenant(stack: Stack, slug: str, plan: str = "pro") -> tuple[str
     return body["tenantId"], body["jwt"]
 
 
-async def admin_post(
-    stack: Stack, path: str, body: dict[str, Any] | None = None
-) -> httpx.Response:
+async def admin_post(stack: Stack, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
     return await stack.api.post(
         f"/api/v1/admin/tenants/{path}", json=body, headers=stack.admin_headers()
     )
