@@ -5,7 +5,7 @@ tokens cut off, personal data erased, slug and e-mail free for a new signup)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 from temporalio.client import WorkflowExecutionStatus
 
@@ -127,3 +127,23 @@ async def test_a_running_plan_change_blocks_offboarding(stack: Stack) -> None:
     refused = await offboard(stack, tenant_id)
     assert refused.status_code == 409 and refused.json()["code"] == "LIFECYCLE_IN_PROGRESS"
     await wait_operation(stack, tenant_id, "completed")
+
+
+async def test_a_cancel_just_before_the_grace_ends_wins(stack: Stack) -> None:
+    tenant_id, _ = await active_tenant(stack, "last-minute-fc", "pro")
+    scheduled = await offboard(stack, tenant_id, graceSeconds=3)
+    delete_after = datetime.fromisoformat(scheduled.json()["deleteAfter"])
+    await asyncio.sleep(max(0.0, (delete_after - datetime.now(UTC)).total_seconds() - 0.5))
+    cancelled = await admin_post(stack, f"{tenant_id}/offboard/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "active"
+    handle = stack.client.get_workflow_handle(
+        offboard_workflow_id(tenant_id), result_type=OperationResult
+    )
+    assert (await asyncio.wait_for(handle.result(), 30)).status == "cancelled"
+    await asyncio.sleep(1.0)  # past the grace: still nothing touched
+    (sheet,) = sheets_of(stack.emulator, tenant_id)
+    assert "owner" not in {p["role"] for p in sheet["permissions"]}
+    detail = await admin_detail(stack, tenant_id)
+    assert detail["status"] == "active" and detail["ownerEmail"] == "last-minute-fc@example.org"
+    assert "drive.ownership.transfer" not in stack.emulator.snapshot()["requests"]
