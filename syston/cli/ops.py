@@ -1,4 +1,5 @@
-"""Ops helpers over the HTTP API: `syston status [--watch]` and `syston requeue`.
+"""Ops helpers over the HTTP API: `syston status [--watch]`, `syston requeue` and the lifecycle
+commands (`syston plan|suspend|reactivate|offboard`).
 
 They talk to the API as any client would (`--url`, default `$SYSTON_API_URL` or
 http://127.0.0.1:8000) with a short-lived service token minted from the configured JWT secret,
@@ -97,6 +98,26 @@ async def requeue(
     body = {"tenantId": tenant_id, "force": force}
     path = "/internal/provision/queue"
     return await tenant_call(client, tenant_id, token, "POST", path, "re-queue", json=body)
+
+
+async def admin_call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    what: str,
+    token: TokenSource,
+    body: Any = None,
+) -> dict[str, Any]:
+    """One admin call (the lifecycle commands); its JSON answer, or an OpsError saying why."""
+    response = await request(
+        client, method, path, what, json=body, headers={"Authorization": f"Bearer {token()}"}
+    )
+    if response.status_code == 404:
+        raise OpsError(f"{what}: tenant not found")
+    if response.status_code not in (200, 202):
+        raise OpsError(describe_http_error(response, what))
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 # -- rendering ---------------------------------------------------------------------------------
