@@ -65,21 +65,25 @@ async def provisioning_worker(
         signing_keys=settings.webhook_signing_keys,
         platform_webhook_url=settings.make_webhook_url,
         tenant_webhook_client=tenant_http,
+        event_sink=metrics.on_event if metrics is not None else None,
     )
     try:
         sheets = build_sheets_backend(settings, http)
-        upstreams = {
-            "sheets": sheets,
-            "make": make,
-            "platform_webhook_url": settings.make_webhook_url,
-            "tenant_webhook_client": tenant_http,
-        }
-        provisioning = ProvisioningActivities(ProvisioningStore(sessions), **upstreams)  # type: ignore[arg-type]
+        provisioning = ProvisioningActivities(
+            ProvisioningStore(sessions),
+            sheets=sheets,
+            make=make,
+            platform_webhook_url=settings.make_webhook_url,
+            tenant_webhook_client=tenant_http,
+        )
         lifecycle = LifecycleActivities(
             OperationLedger(sessions),
             LifecycleStore(sessions),
             Revocations(sessions),
-            **upstreams,  # type: ignore[arg-type]
+            sheets=sheets,
+            make=make,
+            platform_webhook_url=settings.make_webhook_url,
+            tenant_webhook_client=tenant_http,
         )
         async with dispatching(dispatcher):
             yield Worker(

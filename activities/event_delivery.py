@@ -23,7 +23,7 @@ import httpx
 from integrations.errors import UpstreamError
 from integrations.make import MakeClient
 from syston.core.db import utcnow
-from syston.core.logs import log_event, mask_url
+from syston.core.logs import EventSink, event_sink_var, log_event, mask_url
 from syston.core.webhook_signing import signature_headers
 from syston.lifecycle_events import EventOutbox, PendingEvent
 from syston.webhook_policy import WebhookUrlRejected
@@ -53,6 +53,7 @@ class EventDispatcher:
         platform_webhook_url: str | None,
         tenant_webhook_client: httpx.AsyncClient | None,
         poll_seconds: float = POLL_SECONDS,
+        event_sink: EventSink | None = None,
     ) -> None:
         self._outbox = outbox
         self._make = make
@@ -60,9 +61,12 @@ class EventDispatcher:
         self._platform_url = platform_webhook_url
         self._tenant_client = tenant_webhook_client
         self._poll = poll_seconds
+        self._sink = event_sink
 
     async def run(self) -> None:
         """Deliver due events until cancelled; a database hiccup is logged and waited out."""
+        if self._sink is not None:  # the worker's metrics count deliveries from the events
+            event_sink_var.set(self._sink)
         while True:
             try:
                 sent = await self.drain_once()

@@ -209,3 +209,21 @@ async def test_an_event_too_old_to_retry_is_abandoned(outbox: Outbox) -> None:
     await outbox.dispatcher(SECRET).drain_once()
     assert (await outbox.row(event_id)).status == "abandoned"
     assert json.loads((await outbox.row(event_id)).body)["id"] == event_id
+
+
+async def test_the_worker_metrics_count_deliveries(outbox: Outbox) -> None:
+    from syston.core.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    await outbox.tenant("tenant_metrics")
+    await outbox.event("tenant_metrics")
+    dispatcher = outbox.dispatcher(SECRET)
+    from syston.core.logs import event_sink_var
+
+    token = event_sink_var.set(metrics.on_event)
+    try:
+        await dispatcher.drain_once()
+    finally:
+        event_sink_var.reset(token)
+    text = metrics.render().decode()
+    assert 'syston_lifecycle_events_total{outcome="delivered",type="tenant.suspended"} 1.0' in text
