@@ -31,6 +31,12 @@ async def test_suspend_and_reactivate(stack: Stack) -> None:
     service = await stack.api.get(status_url, headers=stack.service_headers())
     assert service.status_code == 200
 
+    requeue = await stack.api.post(
+        "/internal/provision/queue",
+        json={"tenantId": tenant_id, "force": True},
+        headers=stack.service_headers(),
+    )
+    assert requeue.status_code == 409 and requeue.json()["code"] == "TENANT_NOT_ACTIVE"
     again = await admin_post(stack, f"{tenant_id}/suspend", {"reason": "twice"})
     assert again.status_code == 200 and again.json()["previousStatus"] == "suspended"
 
@@ -57,10 +63,16 @@ async def test_suspend_and_reactivate(stack: Stack) -> None:
 
 
 async def test_only_active_tenants_are_suspended(stack: Stack) -> None:
-    stack.emulator.add_fault(target="make", status=400)  # provisioning stops: failed
-    response = await stack.signup("stopped-fc", "starter")
+    stack.emulator.add_fault(target="sheets", status=403)  # provisioning stops: failed
+    response = await stack.signup("stopped-fc", "pro")
     tenant_id = response.json()["tenantId"]
     await stack.wait_for(tenant_id, "failed")
+    (failed,) = await wait_events(stack, tenant_id, "tenant.failed")
+    assert failed["body"]["data"] == {
+        "plan": "pro",
+        "status": "failed",
+        "previousStatus": "processing",
+    }
     for action in ("suspend", "reactivate"):
         refused = await admin_post(stack, f"{tenant_id}/{action}", {"reason": "x"})
         assert refused.status_code == 409, refused.text
