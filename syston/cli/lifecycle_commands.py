@@ -27,14 +27,14 @@ def _admin_token_source() -> Callable[[], str]:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, what: str, body: Any) -> int:
-    from syston.cli.ops import admin_call
+    from syston.cli.ops import tenant_call
     from syston.cli.ops_commands import ops_client, run_ops
 
     token = _admin_token_source()
 
     async def main() -> int:
         async with ops_client(args) as client:
-            answer = await admin_call(client, method, path, what, token, body)
+            answer = await tenant_call(client, args.tenant_id, token, method, path, what, json=body)
         print(describe(answer))
         return 0
 

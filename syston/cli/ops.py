@@ -100,26 +100,6 @@ async def requeue(
     return await tenant_call(client, tenant_id, token, "POST", path, "re-queue", json=body)
 
 
-async def admin_call(
-    client: httpx.AsyncClient,
-    method: str,
-    path: str,
-    what: str,
-    token: TokenSource,
-    body: Any = None,
-) -> dict[str, Any]:
-    """One admin call (the lifecycle commands); its JSON answer, or an OpsError saying why."""
-    response = await request(
-        client, method, path, what, json=body, headers={"Authorization": f"Bearer {token()}"}
-    )
-    if response.status_code == 404:
-        raise OpsError(f"{what}: tenant not found")
-    if response.status_code not in (200, 202):
-        raise OpsError(describe_http_error(response, what))
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
 # -- rendering ---------------------------------------------------------------------------------
 
 

@@ -15,45 +15,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
 
-from syston.core.db import create_engine
-from syston.migrations import migrate_engine
-from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings, running_api
-from tests.durability.conftest import WorkerProcess, dump
 from tests.durability.test_worker_crash import wait_until
 from tests.lifecycle.helpers import active_tenant, admin_post, offboard, wait_operation
-from tests.support.emulator_server import RunningEmulator
-from tests.workflows.helpers import sheets_of
+from tests.support.processes import WorkerProcess, dump
+from tests.support.provisioning import sheets_of
+from tests.support.stack import Stack, StackBuilder, migrate
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 async def crash_stack(
-    temporal_client: Client,
-    emulator: RunningEmulator,
-    service_account_key: dict[str, Any],
+    stack_builder: StackBuilder,
     postgres_server: str,
     tmp_path: Path,
     worker_process: list[WorkerProcess],
 ) -> AsyncIterator[tuple[Stack, WorkerProcess]]:
-    engine = create_engine(postgres_server)
-    await migrate_engine(engine)
-    await engine.dispose()
-    settings = make_settings(
-        postgres_server,
-        emulator,
-        service_account_key,
-        temporal_client.service_client.config.target_host,
-    )
+    """The API in-process and the worker as its own process, on PostgreSQL."""
+    await migrate(postgres_server)
+    settings = stack_builder.settings(postgres_server)
     worker = WorkerProcess(settings, tmp_path)
     worker_process.append(worker)
     worker.start()
-    async with running_api(settings, temporal_client) as api:
-        tokens = TokenService(settings.jwt_secrets, settings.jwt_issuer)
-        yield Stack(settings, api, temporal_client, emulator, tokens), worker
+    async with stack_builder.open(settings=settings, worker=False) as stack:
+        yield stack, worker
 
 
 def step_of(body: dict[str, Any], name: str) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from syston.core.webhook_signing import generate_signing_secret, parse_signing_s
 from syston.lifecycle_events import EventOutbox, enqueue
 from syston.migrations import migrate_engine
 from syston.webhook_policy import build_safe_client
-from tests.support.admin_stack import FakeResolver
 from tests.support.emulator_server import RunningEmulator
+from tests.support.resolver import FakeResolver
 
 SECRET = generate_signing_secret()
 NEXT_SECRET = generate_signing_secret()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import TEST_SIGNING_SECRET, Stack
-from tests.workflows.helpers import events_of
+from tests.support.provisioning import events_of
+from tests.support.stack import TEST_SIGNING_SECRET, Stack
 
 
 async def active_tenant(stack: Stack, slug: str, plan: str = "pro") -> tuple[str, str]:

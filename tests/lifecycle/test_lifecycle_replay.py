@@ -21,8 +21,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from syston.core.temporal import offboard_workflow_id, plan_change_workflow_id
-from tests.conftest import Stack
 from tests.lifecycle.helpers import active_tenant, admin_post, offboard, wait_operation
+from tests.support.stack import Stack
 from workflows.change_plan import ChangePlan
 from workflows.offboard import OffboardTenant
 

@@ -1,22 +1,18 @@
-"""OffboardTenant's 30-day grace on the time-skipping test server, with stand-in activities
-(the test server has no custom search attributes, so the variant below does not publish them):
+"""OffboardTenant's 30-day grace on the time-skipping test server, with stand-in activities:
 nothing but the bookkeeping runs before the grace ends, a cancel at the last moment ends the
 run untouched, and without one the steps run in order once 30 days have passed."""
 
 from __future__ import annotations
 
-import sysconfig
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from syston.core import temporal as names
 from syston.models import (
@@ -26,23 +22,15 @@ from syston.models import (
     FinishOperationInput,
     OffboardInput,
     OperationRef,
-    OperationResult,
     OperationStepInput,
     OperationStepResult,
 )
+from tests.support.workflow_env import start_time_skipping
 from workflows.offboard import OffboardTenant
 
+pytestmark = pytest.mark.fast
+
 GRACE = timedelta(days=30)
-
-
-@workflow.defn(name=names.OFFBOARD_WORKFLOW, sandboxed=False)
-class OffboardWithoutSearchAttributes(OffboardTenant):
-    @workflow.run
-    async def run(self, request: OffboardInput) -> OperationResult:
-        return await super().run(request)
-
-    def _publish(self, status: str) -> None:
-        self._status = status
 
 
 class Recorder:
@@ -85,11 +73,7 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    scripts = Path(sysconfig.get_path("scripts"))
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(scripts / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
+    env = await start_time_skipping()
     try:
         yield env
     finally:
@@ -99,7 +83,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 async def start(env: WorkflowEnvironment, client: Client, queue: str) -> object:
     now = await env.get_current_time()
     return await client.start_workflow(
-        OffboardWithoutSearchAttributes.run,
+        OffboardTenant.run,
         OffboardInput(tenant_id="tenant_timer", delete_after=now + GRACE),
         id=f"offboard-{uuid.uuid4().hex}",
         task_queue=queue,
@@ -113,9 +97,8 @@ async def test_a_cancel_at_the_last_moment_touches_nothing(
     async with Worker(
         time_skipping.client,
         task_queue=queue,
-        workflows=[OffboardWithoutSearchAttributes],
+        workflows=[OffboardTenant],
         activities=recorder.activities(),  # type: ignore[arg-type]
-        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         handle = await start(time_skipping, time_skipping.client, queue)
         await time_skipping.sleep(GRACE - timedelta(minutes=1))
@@ -133,9 +116,8 @@ async def test_after_thirty_days_the_steps_run_in_order(
     async with Worker(
         time_skipping.client,
         task_queue=queue,
-        workflows=[OffboardWithoutSearchAttributes],
+        workflows=[OffboardTenant],
         activities=recorder.activities(),  # type: ignore[arg-type]
-        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         began = await time_skipping.get_current_time()
         handle = await start(time_skipping, time_skipping.client, queue)

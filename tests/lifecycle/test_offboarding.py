@@ -11,7 +11,6 @@ from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import offboard_workflow_id, provision_workflow_id
 from syston.models import OperationResult
-from tests.conftest import Stack
 from tests.lifecycle.helpers import (
     active_tenant,
     admin_detail,
@@ -20,7 +19,8 @@ from tests.lifecycle.helpers import (
     wait_events,
     wait_operation,
 )
-from tests.workflows.helpers import sheets_of
+from tests.support.provisioning import sheets_of
+from tests.support.stack import Stack
 
 
 async def test_offboarding_hands_the_sheet_over_and_erases_the_tenant(stack: Stack) -> None:

@@ -5,9 +5,9 @@ documented; provision-status shows the operation; the tenant's own token may ask
 from __future__ import annotations
 
 from syston.core.temporal import plan_change_workflow_id
-from tests.conftest import Stack
 from tests.lifecycle.helpers import active_tenant, admin_post, wait_events, wait_operation
-from tests.workflows.helpers import deliveries_of, sheets_of, wait_listed
+from tests.support.provisioning import deliveries_of, sheets_of, wait_listed
+from tests.support.stack import Stack
 
 
 async def test_starter_to_pro_and_back(stack: Stack) -> None:

@@ -4,8 +4,8 @@ are not."""
 
 from __future__ import annotations
 
-from tests.conftest import Stack
 from tests.lifecycle.helpers import active_tenant, admin_detail, admin_post, wait_events
+from tests.support.stack import Stack
 
 
 async def test_suspend_and_reactivate(stack: Stack) -> None:
