@@ -23,7 +23,8 @@ from tests.support.provisioning import sheets_of
 from tests.support.stack import Stack
 
 
-async def test_offboarding_hands_the_sheet_over_and_erases_the_tenant(stack: Stack) -> None:
+async def test_offboarding_hands_the_sheet_over_and_erases_the_tenant(db_stack: Stack) -> None:
+    stack = db_stack
     tenant_id, token = await active_tenant(stack, "leaving-fc", "pro")
     own = {"Authorization": f"Bearer {token}"}
     response = await offboard(stack, tenant_id, reason="closing the club", graceSeconds=2)
@@ -147,3 +148,16 @@ async def test_a_cancel_just_before_the_grace_ends_wins(stack: Stack) -> None:
     detail = await admin_detail(stack, tenant_id)
     assert detail["status"] == "active" and detail["ownerEmail"] == "last-minute-fc@example.org"
     assert "drive.ownership.transfer" not in stack.emulator.snapshot()["requests"]
+
+
+async def test_cancelling_restores_processing_and_provisioning_resumes(stack: Stack) -> None:
+    stack.emulator.add_fault(target="sheets", mode="latency", latencyMs=1500, count=1)
+    response = await stack.signup("second-thoughts-fc", "pro")
+    tenant_id = response.json()["tenantId"]
+    scheduled = await offboard(stack, tenant_id, graceSeconds=600)
+    assert scheduled.status_code == 202, scheduled.text
+    cancelled = await admin_post(stack, f"{tenant_id}/offboard/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "processing"
+    status = await stack.wait_for(tenant_id, "active", timeout=60)  # a new run finished it
+    assert status["operation"]["status"] == "cancelled"
+    assert len(sheets_of(stack.emulator, tenant_id)) == 1

@@ -8,7 +8,8 @@ from tests.lifecycle.helpers import active_tenant, admin_detail, admin_post, wai
 from tests.support.stack import Stack
 
 
-async def test_suspend_and_reactivate(stack: Stack) -> None:
+async def test_suspend_and_reactivate(db_stack: Stack) -> None:
+    stack = db_stack
     tenant_id, token = await active_tenant(stack, "suspend-fc", "starter")
     own = {"Authorization": f"Bearer {token}"}
     status_url = f"/api/v1/tenants/{tenant_id}/provision-status"
