@@ -21,6 +21,7 @@ from syston.models import (
     BeginOperationResult,
     FinishOperationInput,
     OffboardInput,
+    OperationProgressView,
     OperationRef,
     OperationStepInput,
     OperationStepResult,
@@ -103,6 +104,12 @@ async def test_a_cancel_at_the_last_moment_touches_nothing(
         handle = await start(time_skipping, time_skipping.client, queue)
         await time_skipping.sleep(GRACE - timedelta(minutes=1))
         assert recorder.calls == ["begin_operation"]
+        progress = await handle.query(  # type: ignore[attr-defined]
+            names.PROGRESS_QUERY, result_type=OperationProgressView
+        )
+        assert progress.operation == "offboard" and progress.status == "deprovisioning"
+        assert not progress.waiting_for_retry and progress.delete_after is not None
+        assert [s.status for s in progress.steps] == ["pending"] * len(OFFBOARD_STEPS)
         await handle.signal(names.CANCEL_OFFBOARD_SIGNAL)  # type: ignore[attr-defined]
         result = await handle.result()  # type: ignore[attr-defined]
     assert result.status == "cancelled"

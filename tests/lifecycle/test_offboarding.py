@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import httpx
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import offboard_workflow_id, provision_workflow_id
-from syston.models import OperationResult
+from syston.models import OperationProgressView, OperationResult
 from tests.lifecycle.helpers import (
     active_tenant,
     admin_detail,
@@ -19,7 +20,7 @@ from tests.lifecycle.helpers import (
     wait_events,
     wait_operation,
 )
-from tests.support.provisioning import sheets_of
+from tests.support.provisioning import sheets_of, wait_listed
 from tests.support.stack import Stack
 
 
@@ -161,3 +162,26 @@ async def test_cancelling_restores_processing_and_provisioning_resumes(stack: St
     status = await stack.wait_for(tenant_id, "active", timeout=60)  # a new run finished it
     assert status["operation"]["status"] == "cancelled"
     assert len(sheets_of(stack.emulator, tenant_id)) == 1
+
+
+async def test_a_refused_transfer_stops_until_retry(stack: Stack) -> None:
+    tenant_id, _ = await active_tenant(stack, "stubborn-drive-fc", "pro")
+    stack.emulator.add_fault(target="drive", status=403)  # until cleared
+    assert (await offboard(stack, tenant_id, graceSeconds=0)).status_code == 202
+    stopped = await wait_operation(stack, tenant_id, "failed")
+    assert stopped["status"] == "deprovisioning"
+    (step,) = [s for s in stopped["operation"]["steps"] if s["status"] == "failed"]
+    assert step["name"] == "transfer_sheet" and step["error"]["code"] == "UPSTREAM_AUTH"
+    workflow_id = offboard_workflow_id(tenant_id)
+    listed = await wait_listed(
+        stack.client, f'TenantId = "{tenant_id}" AND ProvisionStatus = "failed"'
+    )
+    assert listed == [workflow_id]
+    progress = await stack.client.get_workflow_handle(workflow_id).query(
+        "progress", result_type=OperationProgressView
+    )
+    assert progress.waiting_for_retry and progress.last_error
+    httpx.delete(f"{stack.emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+    await stack.client.get_workflow_handle(workflow_id).signal("retry")
+    await stack.wait_for(tenant_id, "deleted", timeout=60)
+    assert stack.emulator.snapshot()["requests"]["drive.ownership.transfer"] == 1
