@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -123,6 +124,13 @@ async def run_worker(settings: Settings | None = None) -> None:
             metrics_port=settings.worker_metrics_port,
             sdk_metrics=settings.temporal_metrics_bind,
         )
+        if not settings.webhook_signing_keys:
+            # Receivers cannot verify unsigned events: say so once, loudly.
+            log_event(
+                "webhook_signing_disabled",
+                logging.WARNING,
+                reason="WEBHOOK_SIGNING_SECRET is not set: lifecycle events are sent unsigned",
+            )
         try:
             async with worker:
                 # Serving metrics only once polling makes the endpoint a readiness check too.
