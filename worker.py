@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.event_delivery import EventDispatcher, dispatching
+from activities.lifecycle import LifecycleActivities
 from activities.provisioning import ProvisioningActivities
 from activities.sheets_backends import build_sheets_backend
 from integrations.make import MakeClient
@@ -29,9 +33,15 @@ from syston.core.settings import Settings, get_settings
 from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
 from syston.intake import ProvisionIntake
 from syston.intake_relay import IntakeRelay
+from syston.lifecycle_events import EventOutbox
+from syston.lifecycle_store import LifecycleStore
+from syston.operations import OperationLedger
 from syston.provisioning_client import TemporalGateway
 from syston.provisioning_store import ProvisioningStore
+from syston.revocation import Revocations
 from syston.webhook_policy import build_safe_client
+from workflows.change_plan import ChangePlan
+from workflows.offboard import OffboardTenant
 from workflows.provision import ProvisionTenant
 
 MAX_CONCURRENT_ACTIVITIES = 50
@@ -42,8 +52,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 async def provisioning_worker(
     client: Client, settings: Settings, metrics: WorkerMetrics | None = None
 ) -> AsyncIterator[Worker]:
-    """A configured (not yet running) worker with its engine and HTTP clients, closed after,
-    and the intake relay running meanwhile.
+    """A configured (not yet running) worker with its engine and HTTP clients, closed after;
+    the intake relay and the lifecycle-event dispatcher run for the duration of the block.
 
     `metrics` receives step timings, provisioning and intake events (request ids propagate
     anyway).
@@ -56,31 +66,64 @@ async def provisioning_worker(
     tenant_http = build_safe_client(
         settings.webhook_host_patterns, settings.upstream_timeout_seconds
     )
+    make = MakeClient(http, settings.upstream_timeout_seconds)
+    dispatcher = EventDispatcher(
+        EventOutbox(sessions),
+        make,
+        signing_keys=settings.webhook_signing_keys,
+        platform_webhook_url=settings.make_webhook_url,
+        tenant_webhook_client=tenant_http,
+        event_sink=metrics.on_event if metrics is not None else None,
+    )
     try:
-        activities = ProvisioningActivities(
-            ProvisioningStore(sessions),
-            sheets=build_sheets_backend(settings, http),
-            make=MakeClient(http, settings.upstream_timeout_seconds),
-            platform_webhook_url=settings.make_webhook_url,
-            tenant_webhook_client=tenant_http,
-        )
+        activities = _activities(settings, sessions, http, tenant_http, make)
         relay.start()
-        yield Worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            workflows=[ProvisionTenant],
-            activities=activities.all(),
-            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
-            interceptors=[WorkerObservability(metrics)],
-            # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than cancel
-            # them mid-write; whatever is still running after this is retried elsewhere.
-            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        )
+        async with dispatching(dispatcher):
+            yield Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[ProvisionTenant, ChangePlan, OffboardTenant],
+                activities=activities,
+                max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+                interceptors=[WorkerObservability(metrics)],
+                # On SIGTERM (a deploy, a scale-in) let in-flight steps finish rather than
+                # cancel them mid-write; whatever is still running after this is retried
+                # elsewhere.
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
     finally:
         await relay.stop()
         await tenant_http.aclose()
         await http.aclose()
         await engine.dispose()
+
+
+def _activities(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    tenant_http: httpx.AsyncClient,
+    make: MakeClient,
+) -> list[Callable[..., Awaitable[object]]]:
+    """Every activity the worker runs, built on the worker's clients."""
+    sheets = build_sheets_backend(settings, http)
+    provisioning = ProvisioningActivities(
+        ProvisioningStore(sessions),
+        sheets=sheets,
+        make=make,
+        platform_webhook_url=settings.make_webhook_url,
+        tenant_webhook_client=tenant_http,
+    )
+    lifecycle = LifecycleActivities(
+        OperationLedger(sessions),
+        LifecycleStore(sessions),
+        Revocations(sessions),
+        sheets=sheets,
+        make=make,
+        platform_webhook_url=settings.make_webhook_url,
+        tenant_webhook_client=tenant_http,
+    )
+    return [*provisioning.all(), *lifecycle.all()]
 
 
 async def run_worker(settings: Settings | None = None) -> None:
@@ -102,6 +145,13 @@ async def run_worker(settings: Settings | None = None) -> None:
             metrics_port=settings.worker_metrics_port,
             sdk_metrics=settings.temporal_metrics_bind,
         )
+        if not settings.webhook_signing_keys:
+            # Receivers cannot verify unsigned events: say so once, loudly.
+            log_event(
+                "webhook_signing_disabled",
+                logging.WARNING,
+                reason="WEBHOOK_SIGNING_SECRET is not set: lifecycle events are sent unsigned",
+            )
         try:
             async with worker:
                 # Serving metrics only once polling makes the endpoint a readiness check too.

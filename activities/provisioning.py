@@ -60,6 +60,8 @@ class SheetsBackend(Protocol):
 
     async def ensure(self, tenant_id: str, club_name: str, owner_email: str) -> Spreadsheet: ...
 
+    async def transfer_ownership(self, spreadsheet_id: str, email: str) -> bool: ...
+
 
 class ProvisioningActivities:
     """Activities of ProvisionTenant, constructed once per worker with their clients."""
@@ -244,7 +246,7 @@ class ProvisioningActivities:
             attempt=attempt,
         )
         try:
-            async with _heartbeating():
+            async with heartbeating():
                 done = await work(ctx)
         except (UpstreamError, WebhookUrlRejected) as exc:
             raise await self._classified(request, attempt, exc) from exc
@@ -308,7 +310,7 @@ class ProvisioningActivities:
 
 
 @contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
+async def heartbeating() -> AsyncIterator[None]:
     """Heartbeat while a step waits on upstreams, so a dead worker is noticed quickly."""
 
     async def beat() -> None:

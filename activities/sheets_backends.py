@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 
 from integrations.apps_script import AppsScriptClient
 from integrations.errors import UpstreamConfigError
 from integrations.sheets import SheetsClient, Spreadsheet
+from syston.core.logs import log_event
 from syston.core.settings import Settings
 
 
@@ -23,6 +25,9 @@ class GoogleSheetsBackend:
             self._client.ensure_spreadsheet, tenant_id, club_name, owner_email
         )
 
+    async def transfer_ownership(self, spreadsheet_id: str, email: str) -> bool:
+        return await asyncio.to_thread(self._client.transfer_ownership, spreadsheet_id, email)
+
 
 class AppsScriptBackend:
     """The Apps Script web app creates (or finds) the sheet for the tenant itself."""
@@ -32,6 +37,17 @@ class AppsScriptBackend:
 
     async def ensure(self, tenant_id: str, club_name: str, owner_email: str) -> Spreadsheet:
         return await self._client.ensure_spreadsheet(tenant_id, club_name)
+
+    async def transfer_ownership(self, spreadsheet_id: str, email: str) -> bool:
+        # The web app has no ownership action: the script's owner keeps the file (never
+        # deleted); say so rather than stop the offboarding.
+        log_event(
+            "sheet_ownership_not_transferred",
+            logging.WARNING,
+            spreadsheet_id=spreadsheet_id,
+            reason="the Apps Script back end cannot transfer ownership",
+        )
+        return False
 
 
 def build_sheets_backend(

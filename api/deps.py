@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from starlette.requests import HTTPConnection
 
 from api.services import Services
-from syston.core.db import RevokedToken, TokenCutoff
+from syston.core.db import RevokedToken, Tenant, TokenCutoff
 from syston.core.text import UNSTORABLE_MESSAGE, is_storable
+from syston.plan_change import PlanChanges
 from syston.provisioning_client import TemporalGateway
 from syston.requeue import RequeueService
 from syston.signup import SignupService
+from syston.suspension import LOCKED_OUT_STATUSES
 from syston.tokens import Forbidden, Principal, TokenKind, TokenService, bearer_token, require
 
 
@@ -83,12 +85,17 @@ def _requeue(services: ServicesDep) -> RequeueService:
     return services.requeue
 
 
+def _plan_changes(services: ServicesDep) -> PlanChanges:
+    return services.plan_changes
+
+
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 Reads = Annotated[RequestReads, Depends(request_reads)]
 Temporal = Annotated[TemporalGateway, Depends(_temporal)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 Signup = Annotated[SignupService, Depends(_signup)]
 Requeue = Annotated[RequeueService, Depends(_requeue)]
+PlanChangesDep = Annotated[PlanChanges, Depends(_plan_changes)]
 Admin = ServicesDep  # the admin routes use several services: tenants, promos, stats, …
 ClientHost = Annotated[str, Depends(client_host)]
 
@@ -116,7 +123,8 @@ async def authenticate(
     reads: Reads,
     authorization: Annotated[str | None, Depends(bearer_header)],
 ) -> Principal:
-    """Verify the bearer token and check revocation and cut-off (on every request)."""
+    """Verify the bearer token and check revocation, cut-off and, for a tenant's own token,
+    that the tenant is not suspended or being offboarded (on every request)."""
     principal = tokens.authenticate(bearer_token(authorization))
     request.state.token_sub = principal.sub
     scopes = ["*"] + ([principal.tenant_id] if principal.tenant_id else [])
@@ -124,12 +132,21 @@ async def authenticate(
     # One round trip for both checks: this runs on every authenticated request.
     cut_off = exists().where(TokenCutoff.scope.in_(scopes), TokenCutoff.not_before > issued)
     revoked = exists().where(RevokedToken.jti == principal.jti) if principal.jti else false()
+    locked_out = (
+        exists().where(Tenant.id == principal.tenant_id, Tenant.status.in_(LOCKED_OUT_STATUSES))
+        if principal.tenant_id
+        else false()
+    )
     db = await reads.connection()
-    is_revoked, is_cut_off = (await db.execute(select(revoked, cut_off))).one()
+    is_revoked, is_cut_off, is_locked_out = (
+        await db.execute(select(revoked, cut_off, locked_out))
+    ).one()
     if is_revoked:
         raise Forbidden("token_revoked", "this token has been revoked")
     if is_cut_off:
         raise Forbidden("token_revoked", "this token was issued before a cut-off")
+    if is_locked_out:
+        raise Forbidden("tenant_suspended", "the tenant is suspended")
     return principal
 
 
@@ -171,3 +188,7 @@ def refuse_unstorable_parameters(request: Request) -> None:
 
 AdminCaller = Annotated[Principal, Depends(allow("admin"))]
 ServiceCaller = Annotated[Principal, Depends(allow("service"))]
+
+
+TenantOwnerCaller = Annotated[Principal, Depends(allow("tenant", tenant_param="tenantId"))]
+"""A tenant token (role owner or tenant_admin) of the route's `tenantId`."""

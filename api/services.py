@@ -25,6 +25,8 @@ from syston.core.metrics import ApiMetrics
 from syston.core.settings import Settings
 from syston.intake import ProvisionIntake
 from syston.intake_relay import IntakeRelay
+from syston.offboarding import Offboarding
+from syston.plan_change import PlanChanges
 from syston.promo import PromoCodes
 from syston.provisioning_client import TemporalGateway
 from syston.rate_limit import SignupRateLimiter
@@ -32,6 +34,7 @@ from syston.requeue import RequeueService
 from syston.revocation import Revocations
 from syston.signup import SignupService
 from syston.stats import DenialCounter, StatsReader
+from syston.suspension import Suspensions
 from syston.tenant_admin import TenantAdmin
 from syston.tokens import TokenService
 from syston.webhook_policy import Resolver, build_safe_client
@@ -55,6 +58,9 @@ class Services:
     stats: StatsReader
     webhooks: WebhookTester
     denials: DenialCounter
+    suspensions: Suspensions
+    offboarding: Offboarding
+    plan_changes: PlanChanges
 
 
 @asynccontextmanager
@@ -104,6 +110,9 @@ async def open_services(
                     sessions, MakeClient(http, timeout), safe, settings.make_webhook_url
                 ),
                 denials=denials,
+                suspensions=Suspensions(sessions),
+                offboarding=Offboarding(sessions, gateway, settings.offboard_grace_seconds),
+                plan_changes=PlanChanges(sessions, gateway),
             )
             denials.start()
             relay.start()

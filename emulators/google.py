@@ -250,6 +250,18 @@ async def create_permission(request: Request, file_id: str) -> Response:
         return google_error(
             400, "The permission emailAddress field is required.", reason="required"
         )
+    if role == "owner":
+        if request.query_params.get("transferOwnership") != "true":
+            return google_error(
+                403,
+                'Bad Request. User message: "You must consent to ownership transfer."',
+                reason="consentRequiredForOwnershipTransfer",
+            )
+        # The previous owner becomes a writer; the file itself never moves or goes away.
+        for other in file.permissions:
+            if other.role == "owner":
+                other.role = "writer"
+        state_of(request).requests["drive.ownership.transfer"] += 1
     permission = file.add_permission(type_, role, email if isinstance(email, str) else None)
     return JSONResponse(permission.as_resource())
 

@@ -136,12 +136,14 @@ class Delivery:
     headers: dict[str, str]
     body: Any
     received_at: str
+    raw_body: str = ""  # the exact request body, for signature checks
 
     def as_json(self) -> dict[str, Any]:
         return {
             "hookId": self.hook_id,
             "headers": dict(self.headers),
             "body": self.body,
+            "rawBody": self.raw_body,
             "receivedAt": self.received_at,
         }
 

@@ -66,6 +66,7 @@ async def make_hook(request: Request, hook_id: str) -> Response:
             headers={name.lower(): value for name, value in request.headers.items()},
             body=body,
             received_at=now_rfc3339(),
+            raw_body=raw.decode("utf-8", "replace"),
         )
     )
     return PlainTextResponse("Accepted")

@@ -8,6 +8,7 @@ the request to an internal address that the URL policy never checked.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -48,19 +49,26 @@ class MakeClient:
         `client` replaces the default client (e.g. one that pins tenant URLs to vetted
         addresses).
         """
+        headers = {"Idempotency-Key": idempotency_key}
+        body = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        body_bytes = body.encode()
+        return await self.post(url, body_bytes, headers, client=client)
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> int:
+        """POST these exact JSON `body` bytes (a signed event must arrive byte for byte as
+        signed) with `headers`; the 2xx status, or a classified `UpstreamError`."""
         http = client if client is not None else self._http
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key,
-            "User-Agent": USER_AGENT,
-        }
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
         try:
             response = await http.post(
-                url,
-                json=event,
-                headers=headers,
-                timeout=self._timeout,
-                follow_redirects=False,
+                url, content=body, headers=headers, timeout=self._timeout, follow_redirects=False
             )
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("Make webhook timed out") from exc

@@ -229,6 +229,38 @@ class SheetsClient:
                 )
         return Spreadsheet(spreadsheet_id=spreadsheet_id, spreadsheet_url=url, created=created)
 
+    def transfer_ownership(self, spreadsheet_id: str, email: str) -> bool:
+        """Make `email` the file's owner (Drive permission `role: owner`, with
+        `transferOwnership`); the service account keeps write access and the file is never
+        deleted. False when `email` already owns it (a repeat transfers nothing)."""
+        with self._session("transfer_ownership") as http:
+            listing = self._execute(
+                self._drive.permissions().list(
+                    fileId=spreadsheet_id,
+                    fields="permissions(id,type,role,emailAddress)",
+                    supportsAllDrives=True,
+                ),
+                http,
+            )
+            wanted = email.strip().lower()
+            if any(
+                (p.get("emailAddress") or "").lower() == wanted and p.get("role") == "owner"
+                for p in listing.get("permissions") or []
+            ):
+                return False
+            # Drive always notifies a new owner: sendNotificationEmail cannot be off here.
+            self._execute(
+                self._drive.permissions().create(
+                    fileId=spreadsheet_id,
+                    body={"type": "user", "role": "owner", "emailAddress": email},
+                    transferOwnership=True,
+                    supportsAllDrives=True,
+                    fields="id",
+                ),
+                http,
+            )
+        return True
+
     def _find(self, http: Any, tenant_id: str, name: str) -> dict[str, Any] | None:
         query = (
             f"mimeType = {_quote(SPREADSHEET_MIME)} and trashed = false and "

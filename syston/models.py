@@ -5,6 +5,7 @@ Deterministic and import-safe: the workflow sandbox re-imports this module.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -96,3 +97,131 @@ class StatusOverridden(BaseModel):
     """Payload of the `status_overridden` signal the admin override route sends."""
 
     status: TenantStatus
+
+
+# -- the lifecycle after signup (ChangePlan, OffboardTenant, signed events) --------------------
+
+OperationType = Literal["plan_change", "offboard"]
+OperationStatus = Literal["running", "completed", "failed", "cancelled"]
+OperationStepName = Literal[
+    "create_sheet",
+    "announce",
+    "apply_plan",
+    "transfer_sheet",
+    "notify_offboarded",
+    "clear_webhook",
+    "revoke_tokens",
+    "erase_personal_data",
+    "mark_deleted",
+]
+LifecycleEventType = Literal[
+    "tenant.provisioned",
+    "tenant.failed",
+    "tenant.plan_changed",
+    "tenant.suspended",
+    "tenant.reactivated",
+    "tenant.offboarding_scheduled",
+    "tenant.offboarded",
+]
+OFFBOARD_STEPS: tuple[OperationStepName, ...] = (
+    "transfer_sheet",
+    "notify_offboarded",
+    "clear_webhook",
+    "revoke_tokens",
+    "erase_personal_data",
+    "mark_deleted",
+)
+
+
+def plan_change_steps(previous: str, target: str) -> tuple[OperationStepName, ...]:
+    """starter → pro creates and shares the sheet and re-announces the tenant; any other
+    change only applies the plan (a pro → starter tenant keeps its sheet)."""
+    if previous == "starter" and target == "pro":
+        return ("create_sheet", "announce", "apply_plan")
+    return ("apply_plan",)
+
+
+def operation_steps(
+    operation: str, previous_plan: str = "", plan: str = ""
+) -> tuple[OperationStepName, ...]:
+    return OFFBOARD_STEPS if operation == "offboard" else plan_change_steps(previous_plan, plan)
+
+
+class ChangePlanInput(BaseModel):
+    """Input of the ChangePlan workflow."""
+
+    tenant_id: str
+    plan: Plan
+    previous_plan: Plan
+
+
+class OffboardInput(BaseModel):
+    """Input of the OffboardTenant workflow: nothing is touched before `delete_after`."""
+
+    tenant_id: str
+    delete_after: datetime
+
+
+class OperationResult(BaseModel):
+    tenant_id: str
+    status: OperationStatus | Literal["abandoned"]
+
+
+class BeginOperationInput(BaseModel):
+    tenant_id: str
+    operation: OperationType
+    steps: list[OperationStepName]
+
+
+class BeginOperationResult(BaseModel):
+    """Whether the operation is still the tenant's current one, and which steps are done."""
+
+    found: bool
+    completed_steps: list[OperationStepName] = Field(default_factory=list)
+
+
+class OperationStepInput(BaseModel):
+    tenant_id: str
+    operation: OperationType
+    step: OperationStepName
+
+
+class OperationStepResult(BaseModel):
+    step: OperationStepName
+    reused: bool = False
+
+
+class OperationFailureInput(BaseModel):
+    tenant_id: str
+    operation: OperationType
+    step: OperationStepName
+    code: str
+    message: str
+
+
+class OperationRef(BaseModel):
+    tenant_id: str
+    operation: OperationType
+
+
+class FinishOperationInput(BaseModel):
+    tenant_id: str
+    operation: OperationType
+    status: OperationStatus
+
+
+class OperationStepProgress(BaseModel):
+    name: OperationStepName
+    status: StepStatus
+
+
+class OperationProgressView(BaseModel):
+    """Answer of the lifecycle workflows' `progress` query."""
+
+    tenant_id: str
+    operation: OperationType
+    status: str
+    waiting_for_retry: bool
+    steps: list[OperationStepProgress]
+    last_error: str | None = None
+    delete_after: datetime | None = None

@@ -1,6 +1,8 @@
-"""Starting and re-queuing ProvisionTenant (one Temporal client per process).
+"""Starting and signalling the workflows from the API and the relays (one Temporal client per
+process): ProvisionTenant (start, re-queue, override) and the lifecycle workflows ChangePlan and
+OffboardTenant.
 
-Two ways to start a tenant's workflow, both keyed by its id `provision-{tenantId}`:
+Two ways to start a tenant's provisioning, both keyed by its id `provision-{tenantId}`:
 `start_intake` for an accepted signup (attaches to a running workflow and never starts a second
 run for a tenant whose workflow already ran, so the intake may try as often as it likes), and
 `start_provisioning` for a re-queue (which does start a new run once the old one has closed).
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -24,19 +27,31 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from syston.core.errors import Unavailable
+from syston.core.errors import LifecycleInProgress, Unavailable
 from syston.core.settings import Settings
 from syston.core.temporal import (
+    CANCEL_OFFBOARD_SIGNAL,
+    LIFECYCLE_OPERATION_ATTR,
+    OFFBOARD_WORKFLOW,
     OVERRIDE_SIGNAL,
+    PLAN_CHANGE_WORKFLOW,
     PROVISION_STATUS_ATTR,
     PROVISION_WORKFLOW,
     RETRY_SIGNAL,
     TENANT_ID_ATTR,
     TENANT_PLAN_ATTR,
+    offboard_workflow_id,
+    plan_change_workflow_id,
     provision_workflow_id,
 )
 from syston.core.temporal_client import connect
-from syston.models import ProvisionInput, RequeueAction, StatusOverridden
+from syston.models import (
+    ChangePlanInput,
+    OffboardInput,
+    ProvisionInput,
+    RequeueAction,
+    StatusOverridden,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # After Temporal was found unreachable, calls that must not wait (a signup's immediate start, a
@@ -145,18 +160,84 @@ class TemporalGateway:
                 task_queue=self._settings.temporal_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=reuse,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(TENANT_ID_ATTR, tenant_id),
-                        SearchAttributePair(TENANT_PLAN_ATTR, plan),
-                        SearchAttributePair(PROVISION_STATUS_ATTR, "processing"),
-                    ]
-                ),
+                search_attributes=_attributes(tenant_id, plan, "processing", "provision"),
             )
         except RPCError as exc:
             raise self._unavailable(exc) from exc
         self._down_at = None
         return handle.result_run_id or ""
+
+    # -- the lifecycle after signup --------------------------------------------------------
+
+    async def start_plan_change(self, tenant_id: str, plan: str, previous_plan: str) -> str:
+        """Start ChangePlan (`plan-{tenantId}`); 409 LIFECYCLE_IN_PROGRESS if one runs."""
+        client = await self.client()
+        request = ChangePlanInput.model_validate(
+            {"tenant_id": tenant_id, "plan": plan, "previous_plan": previous_plan}
+        )
+        try:
+            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+                PLAN_CHANGE_WORKFLOW,
+                request,
+                id=plan_change_workflow_id(tenant_id),
+                task_queue=self._settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=_attributes(tenant_id, previous_plan, "active", "plan_change"),
+            )
+        except WorkflowAlreadyStartedError:
+            raise LifecycleInProgress(tenant_id, "plan change") from None
+        except RPCError as exc:
+            raise self._unavailable(exc) from exc
+        return handle.result_run_id or ""
+
+    async def start_offboarding(self, tenant_id: str, plan: str, delete_after: datetime) -> str:
+        """Start OffboardTenant (`offboard-{tenantId}`). The database has already moved the
+        tenant to `deprovisioning`, so a leftover run of the same id (a cancelled one still
+        closing) is replaced."""
+        client = await self.client()
+        request = OffboardInput(tenant_id=tenant_id, delete_after=delete_after)
+        try:
+            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+                OFFBOARD_WORKFLOW,
+                request,
+                id=offboard_workflow_id(tenant_id),
+                task_queue=self._settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=_attributes(tenant_id, plan, "deprovisioning", "offboard"),
+            )
+        except RPCError as exc:
+            raise self._unavailable(exc) from exc
+        return handle.result_run_id or ""
+
+    async def stop_provisioning(self, tenant_id: str) -> bool:
+        """End the tenant's open ProvisionTenant run (offboarding comes first); False if none."""
+        client = await self.client()
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(
+            provision_workflow_id(tenant_id)
+        )
+        try:
+            await handle.terminate("the tenant is being offboarded")
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise self._unavailable(exc) from exc
+        return True
+
+    async def cancel_offboarding(self, tenant_id: str, run_id: str | None) -> bool:
+        """Tell the offboarding run (that run only) it was cancelled; False if it is gone."""
+        client = await self.client()
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(
+            offboard_workflow_id(tenant_id), run_id=run_id
+        )
+        try:
+            await handle.signal(CANCEL_OFFBOARD_SIGNAL)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise self._unavailable(exc) from exc
+        return True
 
     async def requeue(
         self, tenant_id: str, plan: str, tenant_status: str, *, force: bool
@@ -230,3 +311,14 @@ class TemporalGateway:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise self._unavailable(exc) from exc
+
+
+def _attributes(tenant_id: str, plan: str, status: str, operation: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT_ID_ATTR, tenant_id),
+            SearchAttributePair(TENANT_PLAN_ATTR, plan),
+            SearchAttributePair(PROVISION_STATUS_ATTR, status),
+            SearchAttributePair(LIFECYCLE_OPERATION_ATTR, operation),
+        ]
+    )

@@ -21,6 +21,7 @@ from syston.core.db import (
     TenantResources,
     utcnow,
 )
+from syston.lifecycle_events import enqueue
 from syston.models import BeginResult, StepName, steps_for
 
 MAX_ERROR_MESSAGE = 1000
@@ -199,7 +200,7 @@ class ProvisioningStore:
                 .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
                 .values(status="failed", error_code=code, error_message=message, updated_at=now)
             )
-            await session.execute(
+            failed = await session.execute(
                 update(Tenant)
                 .where(Tenant.id == tenant_id, Tenant.status == "processing")
                 .values(
@@ -209,7 +210,12 @@ class ProvisioningStore:
                     error_message=message,
                     updated_at=now,
                 )
+                .returning(Tenant.plan)
             )
+            plan = failed.scalar_one_or_none()
+            if plan is not None:  # announced once per stop, with the change it announces
+                data = {"plan": plan, "status": "failed", "previousStatus": "processing"}
+                await enqueue(session, tenant_id, "tenant.failed", data)
 
     async def resume(self, tenant_id: str, *, if_updated_at: datetime | None = None) -> bool:
         """A stopped run was told to retry: back to processing, failed steps pending.
@@ -278,10 +284,12 @@ class ProvisioningStore:
                     error_code=None,
                     error_message=None,
                 )
-                .returning(Tenant.provision_started_at, Tenant.created_at)
+                .returning(Tenant.provision_started_at, Tenant.created_at, Tenant.plan)
             )
             row = result.one_or_none()
             if row is not None:
+                data = {"plan": row[2], "status": "active"}
+                await enqueue(session, tenant_id, "tenant.provisioned", data)
                 # Same transaction: nobody ever reads an active tenant whose last step is
                 # still running.
                 await session.execute(

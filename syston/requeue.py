@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import Tenant
-from syston.core.errors import TenantNotFoundError
+from syston.core.errors import TenantNotActive, TenantNotFoundError
 from syston.core.logs import log_event
 from syston.models import RequeueAction, TenantStatus
 from syston.provisioning_client import TemporalGateway
 from syston.provisioning_store import ProvisioningStore
+
+NOT_PROVISIONABLE = ("suspended", "deprovisioning", "deleted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class RequeueService:
             tenant = await session.get(Tenant, tenant_id)
         if tenant is None:
             raise TenantNotFoundError(tenant_id)
+        if tenant.status in NOT_PROVISIONABLE:
+            # Suspension and offboarding own these tenants; provisioning would undo them.
+            raise TenantNotActive(tenant_id, tenant.status, "re-queued")
         if force and tenant.status == "active":
             # A forced re-queue of an active tenant always starts a new run; say so in the
             # database first, so polling clients never see the old `active` after `restarted`.

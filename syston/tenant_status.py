@@ -8,21 +8,35 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from syston.core.db import ProvisioningStep, Tenant, TenantResources
+from syston.core.db import OperationStep, ProvisioningStep, Tenant, TenantOperation, TenantResources
 from syston.core.errors import TenantNotFoundError
 from syston.core.temporal import provision_workflow_id
-from syston.models import Plan, StepName, StepStatus, TenantStatus
+from syston.models import OperationStatus, OperationType, Plan, StepStatus, TenantStatus
 
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    name: StepName
+    name: str
     status: StepStatus
     attempts: int
     started_at: datetime | None
     completed_at: datetime | None
     error_code: str | None
     error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """The tenant's current or last lifecycle operation and its steps."""
+
+    type: OperationType
+    status: OperationStatus
+    workflow_id: str
+    run_id: str | None
+    plan: Plan | None
+    previous_plan: Plan | None
+    delete_after: datetime | None
+    steps: list[StepRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +58,7 @@ class ProvisionStatusRecord:
     spreadsheet_url: str | None
     webhook_url: str | None  # the one events go to (see `read_provision_status`)
     steps: list[StepRecord]
+    operation: OperationRecord | None = None
 
     @property
     def workflow_id(self) -> str:
@@ -67,6 +82,7 @@ _STATUS_COLUMNS = (
     TenantResources.spreadsheet_url,
     TenantResources.webhook_url,
     TenantResources.webhook_registered_at,
+    TenantOperation.type.label("operation_type"),
     ProvisioningStep.name.label("step_name"),
     ProvisioningStep.status.label("step_status"),
     ProvisioningStep.attempts.label("step_attempts"),
@@ -93,6 +109,7 @@ async def read_provision_status(
             select(*_STATUS_COLUMNS)
             .select_from(Tenant)
             .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+            .outerjoin(TenantOperation, TenantOperation.tenant_id == Tenant.id)
             .outerjoin(ProvisioningStep, ProvisioningStep.tenant_id == Tenant.id)
             .where(Tenant.id == tenant_id)
             .order_by(ProvisioningStep.position)
@@ -101,6 +118,8 @@ async def read_provision_status(
     if not rows:
         raise TenantNotFoundError(tenant_id)
     tenant = rows[0]
+    # A second read only for tenants that ever had a lifecycle operation.
+    operation = await _read_operation(db, tenant_id) if tenant.operation_type else None
     return ProvisionStatusRecord(
         tenant_id=tenant.id,
         slug=tenant.slug,
@@ -130,4 +149,63 @@ async def read_provision_status(
             for row in rows
             if row.step_name is not None
         ],
+        operation=operation,
     )
+
+
+async def _read_operation(
+    db: AsyncSession | AsyncConnection, tenant_id: str
+) -> OperationRecord | None:
+    rows = (
+        await db.execute(
+            select(
+                TenantOperation.type,
+                TenantOperation.status,
+                TenantOperation.workflow_id,
+                TenantOperation.run_id,
+                TenantOperation.plan,
+                TenantOperation.previous_plan,
+                TenantOperation.delete_after,
+                *_OPERATION_STEP_COLUMNS,
+            )
+            .outerjoin(OperationStep, OperationStep.tenant_id == TenantOperation.tenant_id)
+            .where(TenantOperation.tenant_id == tenant_id)
+            .order_by(OperationStep.position)
+        )
+    ).all()
+    if not rows:
+        return None
+    op = rows[0]
+    return OperationRecord(
+        type=op.type,
+        status=op.status,
+        workflow_id=op.workflow_id,
+        run_id=op.run_id,
+        plan=op.plan,
+        previous_plan=op.previous_plan,
+        delete_after=op.delete_after,
+        steps=[
+            StepRecord(
+                name=row.step_name,
+                status=row.step_status,
+                attempts=row.step_attempts,
+                started_at=row.step_started_at,
+                completed_at=row.step_completed_at,
+                error_code=row.step_error_code,
+                error_message=row.step_error_message,
+            )
+            for row in rows
+            if row.step_name is not None
+        ],
+    )
+
+
+_OPERATION_STEP_COLUMNS = (
+    OperationStep.name.label("step_name"),
+    OperationStep.status.label("step_status"),
+    OperationStep.attempts.label("step_attempts"),
+    OperationStep.started_at.label("step_started_at"),
+    OperationStep.completed_at.label("step_completed_at"),
+    OperationStep.error_code.label("step_error_code"),
+    OperationStep.error_message.label("step_error_message"),
+)

@@ -19,6 +19,7 @@ Errors::
     ├── Unauthorized  401  missing_token · malformed_token · invalid_signature · token_expired
     │                      invalid_issuer · token_not_yet_valid
     └── Forbidden     403  invalid_audience · role_mismatch · tenant_mismatch · token_revoked
+                           tenant_suspended
 
 Decisions: a token whose header names any algorithm but HS256 (`none` in any case, HS384, RS256,
 …) is `invalid_signature` — it is well-formed but not signed the only way we accept. Key-injection
@@ -70,7 +71,9 @@ UnauthorizedReason = Literal[
     "invalid_issuer",
     "token_not_yet_valid",
 ]
-ForbiddenReason = Literal["invalid_audience", "role_mismatch", "tenant_mismatch", "token_revoked"]
+ForbiddenReason = Literal[
+    "invalid_audience", "role_mismatch", "tenant_mismatch", "token_revoked", "tenant_suspended"
+]
 
 
 @dataclass(frozen=True, slots=True)

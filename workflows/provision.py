@@ -214,3 +214,7 @@ def _describe(err: ActivityError) -> tuple[str, str]:
     if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         message = f"{message} (gave up after {STEP_RETRY.maximum_attempts} attempts)"
     return code, message
+
+
+describe_failure = _describe
+"""The error code and message of a stopped step (shared with the lifecycle workflows)."""

@@ -49,7 +49,7 @@ async def list_tenants(
             TenantSummaryView(
                 tenantId=t.tenant_id,
                 slug=t.slug,
-                clubName=t.club_name,
+                clubName=t.club_name or None,  # erased at offboarding
                 plan=t.plan,
                 status=t.status,
                 ownerEmail=t.owner_email,
@@ -79,7 +79,7 @@ async def get_tenant(
         facts = await admin.tenants.facts(session, tenantId)
     return AdminTenantView(
         **ProvisionStatusView.of(record, unmask=True).model_dump(),
-        clubName=facts.club_name,
+        clubName=facts.club_name or None,  # erased at offboarding
         ownerEmail=facts.owner_email,
         promoCode=facts.promo_code,
         provisionStartedAt=rfc3339(facts.provision_started_at),

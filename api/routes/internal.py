@@ -13,7 +13,7 @@ router = APIRouter(tags=["internal"])
 @router.post(
     "/internal/provision/queue",
     response_model=QueueResponse,
-    responses=problem_responses(401, 403, 404, 413, 415, 422, 503),
+    responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def queue_provisioning(
     body: QueueRequest, requeue: Requeue, caller: ServiceCaller

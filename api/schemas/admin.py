@@ -71,7 +71,7 @@ class WebhookTestResult(BaseModel):
 class TenantSummaryView(BaseModel):
     tenantId: str
     slug: str
-    clubName: str
+    clubName: str | None
     plan: str
     status: str
     ownerEmail: str | None
@@ -95,7 +95,7 @@ class AuditView(BaseModel):
 class AdminTenantView(ProvisionStatusView):
     """provision-status, unmasked, plus what only admins see."""
 
-    clubName: str
+    clubName: str | None
     ownerEmail: str | None
     promoCode: str | None
     provisionStartedAt: str | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 JWT_SECRET_FILE = "jwt_secret"
+SIGNING_SECRET_FILE = "webhook_signing_secret"
 DEV_KEY_FILE = "dev-service-account.json"
 STARTUP_TIMEOUT = 90.0  # seconds; a cold Temporal start on 2 busy cores takes ~10 s
 SUPERVISOR_PID_VAR = "SYSTON_SUPERVISOR_PID"
@@ -80,11 +82,25 @@ def read_dev_jwt_secret(data_dir: Path) -> bytes | None:
 
 def ensure_dev_jwt_secret(data_dir: Path) -> tuple[str, bool]:
     """The dev secret, generated (0600) on first use. Returns (secret, created)."""
-    existing = read_dev_jwt_secret(data_dir)
-    if existing is not None:
-        return existing.decode(), False
-    secret = secrets.token_urlsafe(48)  # 64 characters, well over the 32-byte minimum
-    path = Path(data_dir) / JWT_SECRET_FILE
+    # 64 characters, well over the 32-byte minimum
+    return _ensure_secret(Path(data_dir) / JWT_SECRET_FILE, lambda: secrets.token_urlsafe(48))
+
+
+def ensure_dev_signing_secret(data_dir: Path) -> tuple[str, bool]:
+    """The dev `whsec_` secret that signs lifecycle events, generated (0600) on first use."""
+    from syston.core.webhook_signing import generate_signing_secret
+
+    return _ensure_secret(Path(data_dir) / SIGNING_SECRET_FILE, generate_signing_secret)
+
+
+def _ensure_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing, False
+    secret = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(secret + "\n")
@@ -117,6 +133,15 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
         env["JWT_SECRET"] = secret
         where = data_dir / JWT_SECRET_FILE
         note(f"JWT_SECRET not set: {'generated' if created else 'using'} a local one in {where}")
+
+    if settings.webhook_signing_secret is None:
+        signing, created = ensure_dev_signing_secret(data_dir)
+        env["WEBHOOK_SIGNING_SECRET"] = signing
+        where = data_dir / SIGNING_SECRET_FILE
+        note(
+            f"WEBHOOK_SIGNING_SECRET not set: {'generated' if created else 'using'} a local one "
+            f"in {where} (lifecycle events are signed with it)"
+        )
 
     if not settings.database_url:
         env["DATABASE_URL"] = settings.effective_database_url

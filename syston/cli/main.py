@@ -11,6 +11,9 @@
     syston status       a tenant's provisioning steps; --watch follows them live
     syston logs         filter the JSON log (signup, tenant, provision, deny, errors)
     syston smoke        the runbook's smoke test against a running API
+    syston plan         move a tenant to another plan (over the API)
+    syston suspend      suspend a tenant · syston reactivate: back to active
+    syston offboard     offboard a tenant after a grace period; --cancel within it
 
 Configuration problems end in one line on stderr and exit status 2, never a traceback.
 """
@@ -21,7 +24,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from syston.cli import ops_commands, stack_commands, temporal_server
+from syston.cli import lifecycle_commands, ops_commands, stack_commands, temporal_server
 from syston.cli.common import PROG, ConfigError, HelpFormatter, fail
 
 
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     stack_commands.register(sub)
     ops_commands.register(sub)
+    lifecycle_commands.register(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Ops helpers over the HTTP API: `syston status [--watch]` and `syston requeue`.
+"""Ops helpers over the HTTP API: `syston status [--watch]`, `syston requeue` and the lifecycle
+commands (`syston plan|suspend|reactivate|offboard`).
 
 They talk to the API as any client would (`--url`, default `$SYSTON_API_URL` or
 http://127.0.0.1:8000) with a short-lived service token minted from the configured JWT secret,

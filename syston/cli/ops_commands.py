@@ -38,7 +38,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ops_client(args: argparse.Namespace) -> Any:
+def ops_client(args: argparse.Namespace) -> Any:
     import httpx
 
     from syston.cli.ops import api_url
@@ -55,7 +55,7 @@ def _service_token_source() -> Callable[[], str]:
     return lambda: service.issue_service("syston-cli", ttl=120)
 
 
-def _run_ops(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+def run_ops(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     from syston.cli.ops import OpsError
 
     try:
@@ -72,7 +72,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     token = _service_token_source()
 
     async def main() -> int:
-        async with _ops_client(args) as client:
+        async with ops_client(args) as client:
             body = await requeue(client, args.tenant_id, token, force=args.force)
         print(
             f"{body['tenantId']}: {body['action']} (status {body['status']}, workflow "
@@ -82,7 +82,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
             print("nothing to do; `--force` re-runs every step idempotently", file=sys.stderr)
         return 0
 
-    return _run_ops(main)
+    return run_ops(main)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -91,7 +91,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     token = _service_token_source()
 
     async def main() -> int:
-        async with _ops_client(args) as client:
+        async with ops_client(args) as client:
             if args.watch:
                 return await watch_status(
                     client, args.tenant_id, token, sys.stdout, interval=args.interval
@@ -100,7 +100,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("\n".join(render_status(body)))
         return 1 if body["status"] == "failed" else 0
 
-    return _run_ops(main)
+    return run_ops(main)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -146,10 +146,10 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from syston.cli.smoke import Smoke
 
     async def main() -> int:
-        async with _ops_client(args) as client:
+        async with ops_client(args) as client:
             return await Smoke(client, sys.stdout, timeout=args.timeout).run()
 
-    return _run_ops(main)
+    return run_ops(main)
 
 
 def register(sub: Subparsers) -> None:

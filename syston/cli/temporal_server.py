@@ -29,6 +29,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "TenantId": "Keyword",
     "TenantPlan": "Keyword",
     "ProvisionStatus": "Keyword",
+    "LifecycleOperation": "Keyword",
 }
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233

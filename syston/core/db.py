@@ -216,7 +216,74 @@ class RateLimitWindow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class TenantOperation(Base):
+    """A tenant's current (or last) lifecycle operation: a plan change or an offboarding."""
+
+    __tablename__ = "tenant_operations"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(16))  # plan_change | offboard
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed | cancelled
+    # offboarding: grace (cancellable) → deleting; a plan change is always `steps`
+    phase: Mapped[str] = mapped_column(String(16))
+    workflow_id: Mapped[str] = mapped_column(String(96))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    plan: Mapped[str | None] = mapped_column(String(16))
+    previous_plan: Mapped[str | None] = mapped_column(String(16))
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OperationStep(Base):
+    """The steps of a tenant's current operation, shaped like provisioning's."""
+
+    __tablename__ = "operation_steps"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LifecycleEvent(Base):
+    """The outbox of signed lifecycle events: written in the transaction of the change it
+    announces, delivered (at least once) by the worker's dispatcher."""
+
+    __tablename__ = "lifecycle_events"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)  # evt_…
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON sent and signed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The tenant's admin-set URL when the event was created; NULL = the platform's hook.
+    target_url: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | abandoned
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the next attempt is due; a claimed event's lease ends here too.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 Index("ix_tenants_status_created", Tenant.status, Tenant.created_at)
+Index("ix_lifecycle_events_due", LifecycleEvent.status, LifecycleEvent.next_attempt_at)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

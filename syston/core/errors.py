@@ -3,6 +3,8 @@
     ServiceError (code, status, title, detail)
     ├── ValidationFailed        422 VALIDATION (errors: [{field, message}])
     ├── Conflict                409 SLUG_TAKEN, EMAIL_EXISTS, IDEMPOTENCY_IN_PROGRESS
+    │   ├── TenantNotActive     409 TENANT_NOT_ACTIVE (a lifecycle action on the wrong status)
+    │   └── LifecycleInProgress 409 LIFECYCLE_IN_PROGRESS (another lifecycle workflow runs)
     ├── Unprocessable           422 INVALID_PROMO, IDEMPOTENCY_KEY_REUSED, WEBHOOK_URL_REJECTED
     ├── NotFound                404 TENANT_NOT_FOUND, …
     ├── AuthFailed              401 UNAUTHORIZED / 403 FORBIDDEN (reason) — from syston.tokens
@@ -53,6 +55,22 @@ class ValidationFailed(ServiceError):
 class Conflict(ServiceError):
     status = 409
     title = "Conflict"
+
+
+class TenantNotActive(Conflict):
+    code = "TENANT_NOT_ACTIVE"
+    title = "Tenant not in a status that allows this"
+
+    def __init__(self, tenant_id: str, status: str, action: str) -> None:
+        super().__init__(f"Tenant '{tenant_id}' is {status}: it cannot be {action}.")
+
+
+class LifecycleInProgress(Conflict):
+    code = "LIFECYCLE_IN_PROGRESS"
+    title = "Another lifecycle operation is running"
+
+    def __init__(self, tenant_id: str, running: str) -> None:
+        super().__init__(f"Tenant '{tenant_id}' has a {running} running; retry when it is done.")
 
 
 class Unprocessable(ServiceError):

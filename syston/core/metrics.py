@@ -13,12 +13,17 @@ status is a gauge read from the database at scrape time (one GROUP BY, cached a 
              syston_signups_total{outcome,code}        accepted | replayed | rejected (+ code)
              syston_authz_denials_total{reason}
              syston_provision_requeues_total{action}
+             syston_lifecycle_transitions_total{transition}   suspended, reactivated,
+                                                       offboarding_scheduled, offboarding_cancelled,
+                                                       plan_change_started
              syston_tenants{status}                    gauge, from the database
     worker   syston_provision_step_total{step,outcome}  completed | retrying | failed
              syston_provision_step_duration_seconds{step,outcome}     histogram
              syston_provision_completed_total{plan}
              syston_provision_failed_total{step,code}
              syston_provision_duration_seconds{plan}   signup to active, histogram
+             syston_lifecycle_operations_total{operation,outcome}   completed | failed
+             syston_lifecycle_events_total{type,outcome}   delivered | retrying | abandoned
     both     syston_intake_pending                     gauge: accepted, workflow not started
              syston_intake_oldest_pending_seconds      gauge: age of the oldest of those
              syston_intake_relayed_total{how}          workflows started: immediate | relay
@@ -42,6 +47,18 @@ TENANT_GAUGE_TTL_SECONDS: Final = 5.0
 REQUEST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STEP_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PROVISION_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+API_TRANSITIONS: Final = {
+    "tenant_suspended": "suspended",
+    "tenant_reactivated": "reactivated",
+    "tenant_offboarding_scheduled": "offboarding_scheduled",
+    "tenant_offboarding_cancelled": "offboarding_cancelled",
+    "tenant_plan_change_started": "plan_change_started",
+}
+EVENT_OUTCOMES: Final = {
+    "lifecycle_event_delivered": "delivered",
+    "lifecycle_event_retrying": "retrying",
+    "lifecycle_event_abandoned": "abandoned",
+}
 
 
 class IntakeMetrics:
@@ -118,6 +135,12 @@ class ApiMetrics:
         self.requeues = Counter(
             "syston_provision_requeues", "Re-queue requests by action", ["action"], registry=r
         )
+        self.transitions = Counter(
+            "syston_lifecycle_transitions",
+            "Lifecycle changes made through the API",
+            ["transition"],
+            registry=r,
+        )
         self.tenants = Gauge(
             "syston_tenants", "Tenants by status (read from the database)", ["status"], registry=r
         )
@@ -144,6 +167,8 @@ class ApiMetrics:
             self.denials.labels(str(fields.get("reason") or "unknown")).inc()
         elif event == "provision_requeue":
             self.requeues.labels(str(fields.get("action") or "unknown")).inc()
+        elif event in API_TRANSITIONS:
+            self.transitions.labels(API_TRANSITIONS[event]).inc()
         else:
             self.intake.on_event(event, fields)
 
@@ -201,6 +226,18 @@ class WorkerMetrics:
             registry=r,
         )
         self.intake = IntakeMetrics(r)
+        self.operations = Counter(
+            "syston_lifecycle_operations",
+            "Plan changes and offboardings by outcome (completed, failed = stopped on an error)",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.events = Counter(
+            "syston_lifecycle_events",
+            "Signed lifecycle-event delivery attempts by type and outcome",
+            ["type", "outcome"],
+            registry=r,
+        )
 
     def observe_step(self, step: str, outcome: str, seconds: float) -> None:
         self.steps.labels(step, outcome).inc()
@@ -215,6 +252,13 @@ class WorkerMetrics:
                 self.duration.labels(plan).observe(duration_ms / 1000)
         elif event == "tenant_provision_failed":
             self.failed.labels(str(fields.get("step")), str(fields.get("code"))).inc()
+        elif event in ("tenant_plan_changed", "tenant_offboarded"):
+            operation = "plan_change" if event == "tenant_plan_changed" else "offboard"
+            self.operations.labels(operation, "completed").inc()
+        elif event == "tenant_operation_failed":
+            self.operations.labels(str(fields.get("operation")), "failed").inc()
+        elif event in EVENT_OUTCOMES:
+            self.events.labels(str(fields.get("type")), EVENT_OUTCOMES[event]).inc()
         else:
             self.intake.on_event(event, fields)
 

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated).
     # Empty: no proxy is trusted, the socket peer is the client.
     forwarded_allow_ips: str = ""
+    # Offboarding's default grace period (DELETE /api/v1/admin/tenants/{id} without graceSeconds).
+    offboard_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+    # Standard Webhooks secrets (`whsec_<base64>`) that sign lifecycle events; NEXT also signs
+    # during a rotation.
+    webhook_signing_secret: SecretStr | None = None
+    webhook_signing_secret_next: SecretStr | None = None
     # Each upstream HTTP call's timeout. Capped so that a step's few calls always end inside
     # the step's 120 s start-to-close timeout: a Google call runs in a thread that outlives a
     # timed-out activity, and must not overlap its retry (that could create a second sheet).
@@ -73,6 +79,8 @@ class Settings(BaseSettings):
         "temporal_tls_ca",
         "jwt_secret",
         "jwt_secret_next",
+        "webhook_signing_secret",
+        "webhook_signing_secret_next",
         "google_service_account_key",
         "google_api_endpoint",
         "google_drive_folder_id",
@@ -98,6 +106,15 @@ class Settings(BaseSettings):
                 f"must be at least {MIN_SECRET_BYTES} bytes (generate one with "
                 "`openssl rand -base64 32`)"
             )
+        return value
+
+    @field_validator("webhook_signing_secret", "webhook_signing_secret_next")
+    @classmethod
+    def _signing_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from syston.core.webhook_signing import parse_signing_secret
+
+            parse_signing_secret(value.get_secret_value())
         return value
 
     @field_validator("signup_rate_limit")
@@ -158,6 +175,17 @@ class Settings(BaseSettings):
         return [
             s.get_secret_value().encode()
             for s in (self.jwt_secret, self.jwt_secret_next)
+            if s is not None
+        ]
+
+    @property
+    def webhook_signing_keys(self) -> list[bytes]:
+        """The keys that sign lifecycle events: the current one first, then the next one."""
+        from syston.core.webhook_signing import parse_signing_secret
+
+        return [
+            parse_signing_secret(s.get_secret_value())
+            for s in (self.webhook_signing_secret, self.webhook_signing_secret_next)
             if s is not None
         ]
 

@@ -24,6 +24,10 @@ SUBCOMMANDS = [
     "status",
     "logs",
     "smoke",
+    "plan",
+    "suspend",
+    "reactivate",
+    "offboard",
 ]
 
 

@@ -93,7 +93,7 @@ def test_app_services_wait_for_migrations_and_search_attributes(compose: dict[st
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
     setup = compose["services"]["temporal-setup"]["command"]
-    for attribute in ("TenantId", "TenantPlan", "ProvisionStatus"):
+    for attribute in ("TenantId", "TenantPlan", "ProvisionStatus", "LifecycleOperation"):
         assert attribute in setup
 
 

@@ -39,8 +39,19 @@ def test_missing_settings_get_local_defaults_and_are_announced(tmp_path: Path) -
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert plan.env["JWT_SECRET"] == secret_file.read_text().strip()
     assert len(plan.env["JWT_SECRET"].encode()) >= 32
+    signing_file = data / "webhook_signing_secret"
+    assert stat.S_IMODE(signing_file.stat().st_mode) == 0o600
+    assert plan.env["WEBHOOK_SIGNING_SECRET"] == signing_file.read_text().strip()
+    assert plan.env["WEBHOOK_SIGNING_SECRET"].startswith("whsec_")
     notes = "\n".join(plan.notes)
-    for name in ("JWT_SECRET", "DATABASE_URL", "Google", "MAKE_WEBHOOK_URL", "LOG_FILE"):
+    for name in (
+        "JWT_SECRET",
+        "WEBHOOK_SIGNING_SECRET",
+        "DATABASE_URL",
+        "Google",
+        "MAKE_WEBHOOK_URL",
+        "LOG_FILE",
+    ):
         assert name in notes
 
 
@@ -51,6 +62,7 @@ def test_a_restart_reuses_the_generated_secret_and_key(tmp_path: Path) -> None:
     key_before = json.loads(key_path.read_text())["private_key"]
     second = plan_dev_stack(DevOptions(), dict(env))
     assert second.env["JWT_SECRET"] == first.env["JWT_SECRET"]
+    assert second.env["WEBHOOK_SIGNING_SECRET"] == first.env["WEBHOOK_SIGNING_SECRET"]
     assert json.loads(key_path.read_text())["private_key"] == key_before
 
 

@@ -48,6 +48,7 @@ def test_command_line(tmp_path: Path) -> None:
     assert _flag_values(argv, "--sqlite-pragma") == ["journal_mode=WAL"]
     assert _flag_values(argv, "--log-level") == ["warn"]
     assert sorted(_flag_values(argv, "--search-attribute")) == [
+        "LifecycleOperation=Keyword",
         "ProvisionStatus=Keyword",
         "TenantId=Keyword",
         "TenantPlan=Keyword",

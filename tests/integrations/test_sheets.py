@@ -228,3 +228,35 @@ def test_one_client_serves_concurrent_threads_with_one_token(
     state = emulator.snapshot()
     assert sorted(s["appProperties"]["tenantId"] for s in state["spreadsheets"]) == tenants
     assert state["requests"]["token"] == 1
+
+
+def test_ownership_is_transferred_once_and_the_file_stays(
+    emulator: RunningEmulator, service_account_key: dict[str, Any]
+) -> None:
+    client = client_for(emulator, service_account_key)
+    sheet = ensure(client)
+    assert client.transfer_ownership(sheet.spreadsheet_id, OWNER) is True
+    assert client.transfer_ownership(sheet.spreadsheet_id, OWNER.upper()) is False  # a repeat
+    state = emulator.snapshot()
+    (stored,) = state["spreadsheets"]
+    assert stored["spreadsheetId"] == sheet.spreadsheet_id
+    assert [(p["emailAddress"], p["role"]) for p in stored["permissions"]] == [(OWNER, "owner")]
+    assert state["requests"]["drive.ownership.transfer"] == 1
+
+
+def test_the_emulator_wants_consent_for_an_ownership_transfer(
+    emulator: RunningEmulator, service_account_key: dict[str, Any]
+) -> None:
+    client = client_for(emulator, service_account_key)
+    sheet = ensure(client)
+    with pytest.raises(UpstreamAuthError):
+        with client._session("transfer_without_consent") as http:
+            client._execute(
+                client._drive.permissions().create(
+                    fileId=sheet.spreadsheet_id,
+                    body={"type": "user", "role": "owner", "emailAddress": OWNER},
+                ),
+                http,
+            )
+    roles = [p["role"] for p in emulator.snapshot()["spreadsheets"][0]["permissions"]]
+    assert roles == ["writer"]

@@ -41,6 +41,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "GOOGLE_API_ENDPOINT": settings.google_api_endpoint or "",
         "GOOGLE_DRIVE_FOLDER_ID": settings.google_drive_folder_id or "",
         "MAKE_WEBHOOK_URL": settings.make_webhook_url or "",
+        "WEBHOOK_SIGNING_SECRET": (
+            settings.webhook_signing_secret.get_secret_value()
+            if settings.webhook_signing_secret
+            else ""
+        ),
         "UPSTREAM_TIMEOUT_SECONDS": str(settings.upstream_timeout_seconds),
         "SIGNUP_RATE_LIMIT": settings.signup_rate_limit,
         "PYTHONUNBUFFERED": "1",

@@ -27,7 +27,21 @@ def sheets_of(emulator: RunningEmulator, tenant_id: str) -> list[dict[str, Any]]
 
 
 def deliveries_of(emulator: RunningEmulator, tenant_id: str) -> list[dict[str, Any]]:
-    return [d for d in emulator.snapshot()["deliveries"] if d["body"].get("tenantId") == tenant_id]
+    """The tenant's registration deliveries (`event` bodies; lifecycle events have `type`)."""
+    return [
+        d
+        for d in emulator.snapshot()["deliveries"]
+        if d["body"].get("tenantId") == tenant_id and "event" in d["body"]
+    ]
+
+
+def events_of(emulator: RunningEmulator, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's signed lifecycle-event deliveries, in arrival order."""
+    return [
+        d
+        for d in emulator.snapshot()["deliveries"]
+        if d["body"].get("tenantId") == tenant_id and "type" in d["body"]
+    ]
 
 
 def assert_exactly_once(emulator: RunningEmulator, tenant_id: str, *, sheets: int = 1) -> None:

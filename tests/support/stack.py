@@ -53,6 +53,8 @@ from tests.support.resolver import FakeResolver
 from worker import provisioning_worker
 
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+# Standard Webhooks secret (`whsec_` + base64 of 33 bytes) that signs lifecycle events in tests.
+TEST_SIGNING_SECRET = "whsec_dGVzdC1zaWduaW5nLWtleS0wMTIzNDU2Nzg5YWJjZGVm"
 CLIENT_HOST = "203.0.113.7"  # where the API sees requests coming from (TEST-NET-3)
 
 
@@ -73,6 +75,7 @@ def make_settings(
         "temporal_address": temporal_address,
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
         "jwt_secret": TEST_SECRET,
+        "webhook_signing_secret": TEST_SIGNING_SECRET,
         "signup_rate_limit": "0",
         "upstream_timeout_seconds": 2.0,
     }
@@ -350,6 +353,7 @@ StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
 __all__ = [
     "CLIENT_HOST",
     "TEST_SECRET",
+    "TEST_SIGNING_SECRET",
     "FakeResolver",
     "Stack",
     "StackBuilder",

@@ -12,10 +12,10 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from syston.core.temporal import PROVISION_STATUS_ATTR, TENANT_ID_ATTR, TENANT_PLAN_ATTR
+from syston.core import temporal as names
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
-SEARCH_ATTRIBUTES = [TENANT_ID_ATTR, TENANT_PLAN_ATTR, PROVISION_STATUS_ATTR]
+SEARCH_ATTRIBUTES = list(names.SEARCH_ATTRIBUTES)
 
 
 async def start_dev_server() -> WorkflowEnvironment:

@@ -1,5 +1,6 @@
 """The activity references the workflow calls (workflows/activity_refs.py) and the worker's
-implementations (activities.provisioning.ProvisioningActivities) agree: every reference has an
+implementations (activities.provisioning.ProvisioningActivities and
+activities.lifecycle.LifecycleActivities) agree: every reference has an
 implementation under the same name taking and returning the same models, and the worker
 registers nothing the workflow cannot call. A drift would only show on a live run, as a
 step failing with "activity type not registered" or a payload that does not decode."""
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from temporalio import activity
 
+from activities.lifecycle import LifecycleActivities
 from activities.provisioning import ProvisioningActivities
 from workflows import activity_refs
 
@@ -32,7 +34,11 @@ def definitions(functions: list[Callable[..., Any]]) -> dict[str, Callable[..., 
 
 REFERENCES = definitions([v for _, v in inspect.getmembers(activity_refs, inspect.isfunction)])
 IMPLEMENTATIONS = definitions(
-    [v for _, v in inspect.getmembers(ProvisioningActivities, inspect.isfunction)]
+    [
+        v
+        for cls in (ProvisioningActivities, LifecycleActivities)
+        for _, v in inspect.getmembers(cls, inspect.isfunction)
+    ]
 )
 
 
@@ -51,11 +57,26 @@ def test_the_references_cover_every_step_and_ledger_activity() -> None:
         "create_sheet",
         "configure_webhook",
         "mark_active",
+        "begin_operation",
+        "record_operation_failure",
+        "resume_operation",
+        "finish_operation",
+        "begin_deletion",
+        "plan_create_sheet",
+        "plan_announce",
+        "plan_apply",
+        "offboard_transfer_sheet",
+        "offboard_notify",
+        "offboard_clear_webhook",
+        "offboard_revoke_tokens",
+        "offboard_erase_personal_data",
+        "offboard_mark_deleted",
     }
     assert {
         activity._Definition.must_from_callable(ref).name
         for ref in activity_refs.STEP_ACTIVITIES.values()
     } == set(activity_refs.STEP_ACTIVITIES)
+    assert len(activity_refs.OPERATION_STEP_ACTIVITIES) == 9
 
 
 def test_the_worker_implements_exactly_the_referenced_activities() -> None:

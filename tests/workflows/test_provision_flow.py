@@ -37,7 +37,11 @@ async def test_pro_signup_reaches_active_with_one_shared_sheet(stack: Stack) -> 
     assert {"emailAddress": "syston-town@example.org", "role": "writer"} in [
         {"emailAddress": p["emailAddress"], "role": p["role"]} for p in sheets[0]["permissions"]
     ]
-    deliveries = [d for d in state["deliveries"] if d["body"].get("tenantId") == tenant_id]
+    deliveries = [
+        d
+        for d in state["deliveries"]
+        if d["body"].get("tenantId") == tenant_id and "event" in d["body"]
+    ]
     assert len(deliveries) == 1
     assert deliveries[0]["body"]["event"] == "tenant.registered"
     assert deliveries[0]["body"]["spreadsheetId"] == sheets[0]["spreadsheetId"]
