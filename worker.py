@@ -25,7 +25,7 @@ from syston.core.db import create_engine, sessionmaker
 from syston.core.logs import configure_logging, log_event
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings
-from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
+from syston.core.temporal_client import connect_patiently, describe_target, sdk_metrics_runtime
 from syston.provisioning_store import ProvisioningStore
 from syston.webhook_policy import build_safe_client
 from workflows.provision import ProvisionTenant
@@ -83,12 +83,13 @@ async def run_worker(settings: Settings | None = None) -> None:
     if settings.temporal_metrics_bind:
         runtime = sdk_metrics_runtime(settings.temporal_metrics_bind)
     client = await connect_patiently(settings, runtime)
+    address, namespace = describe_target(settings)
     async with provisioning_worker(client, settings, metrics) as worker:
         log_event(
             "worker_started",
             task_queue=settings.temporal_task_queue,
-            temporal=settings.temporal_address,
-            namespace=settings.temporal_namespace,
+            temporal=address,
+            namespace=namespace,
             metrics_port=settings.worker_metrics_port,
             sdk_metrics=settings.temporal_metrics_bind,
         )

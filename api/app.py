@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -65,3 +66,15 @@ def create_app(
     app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)
     return app
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options from FORWARDED_ALLOW_IPS.
+
+    Passed explicitly, because uvicorn on its own reads FORWARDED_ALLOW_IPS and otherwise
+    trusts 127.0.0.1: with nothing configured no proxy is trusted, the header rewriting is not
+    even installed, and the socket peer is the client (its rate-limit bucket). With proxies
+    configured, the client is the right-most X-Forwarded-For entry that is not one of them.
+    """
+    trusted = settings.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}

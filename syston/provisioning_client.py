@@ -27,7 +27,7 @@ from syston.core.temporal import (
     TENANT_PLAN_ATTR,
     provision_workflow_id,
 )
-from syston.core.temporal_client import connect
+from syston.core.temporal_client import TemporalConfigError, connect, describe_target
 from syston.models import ProvisionInput, RequeueAction, StatusOverridden
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -58,10 +58,10 @@ class TemporalGateway:
                     self._client = await asyncio.wait_for(
                         connect(self._settings), CONNECT_TIMEOUT_SECONDS
                     )
-                except (TimeoutError, RuntimeError, OSError) as exc:
+                except (TimeoutError, RuntimeError, OSError, TemporalConfigError) as exc:
+                    address, _ = describe_target(self._settings)
                     raise Unavailable(
-                        f"Temporal at {self._settings.temporal_address} is unreachable; "
-                        "retry shortly."
+                        f"Temporal at {address} is unreachable; retry shortly."
                     ) from exc
             return self._client
 

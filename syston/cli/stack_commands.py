@@ -51,25 +51,33 @@ def cmd_api(args: argparse.Namespace) -> int:
         print(f"{PROG}: JWT_SECRET not set: using the one in {settings.data_dir}", file=sys.stderr)
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, proxy_options
     from syston.core.logs import configure_logging
 
     # uvicorn's own lines go through our JSON logging too (log_config=None keeps its hands off);
     # the app logs every request itself (`http_request`), so uvicorn's access log is off.
     configure_logging(settings.log_level, settings.log_file)
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        **proxy_options(settings),
     )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    from syston.core.temporal_client import TemporalUnreachable
+    from syston.core.temporal_client import TemporalConfigError, TemporalUnreachable, connect_config
     from worker import run_worker
 
     try:
+        connect_config(settings)  # a bad profile or certificate path: one line, exit 2
         return run_until_signalled(lambda: run_worker(settings))
+    except TemporalConfigError as exc:
+        fail(str(exc))
     except TemporalUnreachable as exc:
         fail(str(exc), code=1)
 
@@ -89,7 +97,7 @@ def cmd_temporal(args: argparse.Namespace) -> int:
         port=args.port,
         ui_port=args.ui_port,
         ip=args.ip,
-        namespace=settings.temporal_namespace,
+        namespace=settings.temporal_namespace or "default",
         headless=args.headless,
         log_level=args.log_level,
     )

@@ -16,12 +16,12 @@ import pytest
 
 from syston.cli.temporal_server import DevServerOptions, dev_server_command, wait_for_port
 from syston.core.settings import Settings
-from tests.support.cli import clean_environ, free_port
+from tests.support.cli import clean_environ, free_port, setting_env_names
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields} | {"SYSTON_DATA_DIR"}
+_SETTING_NAMES = setting_env_names() | {"SYSTON_DATA_DIR"}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -29,7 +29,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
     values = {
         "DATABASE_URL": settings.effective_database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "JWT_SECRET": settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
         "GOOGLE_SERVICE_ACCOUNT_KEY": (
