@@ -21,6 +21,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from syston import __version__
 from syston.cli import ops_commands, stack_commands, temporal_server
 from syston.cli.common import PROG, ConfigError, HelpFormatter, fail
 
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Syston provisioning: durable tenant sign-up and provisioning on Temporal.",
         epilog="Configuration comes from the environment or .env (see .env.example).\n"
         "Start here: `syston dev`, then open the printed URLs.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {__version__}",
+        help="the version (the same as the API's OpenAPI document shows)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     stack_commands.register(sub)
