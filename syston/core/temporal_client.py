@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,15 @@ def client_profile(
     settings: Settings, environ: Mapping[str, str] | None = None
 ) -> ClientConfigProfile:
     """The envconfig profile with the settings layered on top (`environ`: tests)."""
+    # `FOO=` means unset here as in the settings (compose's `${FOO:-}`); the SDK alone would
+    # read an empty TEMPORAL_TLS_CLIENT_CERT_PATH as the path ".".
+    given = os.environ if environ is None else environ
+    env = {name: value for name, value in given.items() if value.strip()}
     try:
         base = ClientConfigProfile.load(
             settings.temporal_profile,
             config_source=settings.temporal_config_file,
-            override_env_vars=environ,
+            override_env_vars=env,
         )
     except Exception as exc:  # the SDK's bridge raises its own ConfigError type
         raise TemporalConfigError(f"Temporal client configuration: {exc}") from exc

@@ -120,3 +120,17 @@ def test_an_unknown_profile_or_a_missing_certificate_is_a_configuration_error(
         connect_config(missing, {"TEMPORAL_CONFIG_FILE": str(tmp_path / "absent.toml")})
     unknown = settings(temporal_profile="nope", temporal_config_file=config_file)
     assert describe_target(unknown) == ("localhost:7233", "?")  # messages never raise
+
+
+def test_empty_variables_are_unset_for_the_sdk_too(tmp_path: Path) -> None:
+    # compose's `${TEMPORAL_TLS_CLIENT_CERT_PATH:-}`: empty means "not set", not the path "."
+    environ = {
+        "TEMPORAL_CONFIG_FILE": str(tmp_path / "absent.toml"),
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": "",
+        "TEMPORAL_API_KEY": "",
+        "TEMPORAL_ADDRESS": "",
+    }
+    assert connect_config(settings(), environ) == {
+        "target_host": "localhost:7233",
+        "namespace": "default",
+    }
