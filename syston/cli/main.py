@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "logs" or any(e.startswith("-") for e in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.words += extras
+    from syston.core.logs import set_component
+
+    set_component(args.command)  # every JSON line names the component: api, worker, …
     try:
         result: int = args.func(args)
     except ConfigError as exc:
