@@ -21,6 +21,7 @@ from api.services import open_services
 from syston import __version__
 from syston.core.logs import configure_logging
 from syston.core.settings import Settings, get_settings
+from syston.core.tracing import Tracing
 from syston.webhook_policy import Resolver
 
 DESCRIPTION = (
@@ -34,9 +35,11 @@ def create_app(
     *,
     temporal_client: Client | None = None,
     webhook_resolver: Resolver | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the API. `temporal_client` lets tests and embedders share an existing client;
-    `webhook_resolver` replaces DNS for the webhook URL policy (tests)."""
+    `webhook_resolver` replaces DNS for the webhook URL policy (tests); `tracing` (when
+    OTEL_* turned it on) traces requests and the workflow starts they make."""
     settings = settings or get_settings()
     if not settings.jwt_secrets:
         raise RuntimeError("JWT_SECRET is not set (at least 32 bytes): the API cannot sign tokens")
@@ -45,7 +48,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_file)
         async with open_services(
-            settings, temporal_client=temporal_client, webhook_resolver=webhook_resolver
+            settings,
+            temporal_client=temporal_client,
+            webhook_resolver=webhook_resolver,
+            temporal_interceptors=tracing.temporal_interceptors() if tracing else (),
         ) as services:
             app.state.services = services
             try:
@@ -65,6 +71,8 @@ def create_app(
         app.include_router(router)
     app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)
+    if tracing is not None:
+        tracing.instrument_app(app)  # outermost: the request's span covers all of the above
     return app
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -44,9 +45,15 @@ class RequeueOutcome:
 class TemporalGateway:
     """Holds the process's Temporal client, connecting lazily (the API starts without it)."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._interceptors = interceptors
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -56,7 +63,8 @@ class TemporalGateway:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(
-                        connect(self._settings), CONNECT_TIMEOUT_SECONDS
+                        connect(self._settings, interceptors=self._interceptors),
+                        CONNECT_TIMEOUT_SECONDS,
                     )
                 except (TimeoutError, RuntimeError, OSError, TemporalConfigError) as exc:
                     address, _ = describe_target(self._settings)

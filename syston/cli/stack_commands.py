@@ -53,18 +53,24 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app, proxy_options
     from syston.core.logs import configure_logging
+    from syston.core.tracing import start_tracing
 
     # uvicorn's own lines go through our JSON logging too (log_config=None keeps its hands off);
     # the app logs every request itself (`http_request`), so uvicorn's access log is off.
     configure_logging(settings.log_level, settings.log_file)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        **proxy_options(settings),
-    )
+    tracing = start_tracing("syston-api")  # None unless OTEL_* asks for it
+    try:
+        uvicorn.run(
+            create_app(settings, tracing=tracing),
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=False,
+            **proxy_options(settings),
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     return 0
 
 

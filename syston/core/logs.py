@@ -37,6 +37,8 @@ event_sink_var: ContextVar[EventSink | None] = ContextVar("event_sink", default=
 LOGGER_NAME = "syston"
 DEFAULT_COMPONENT = "syston"
 _component = DEFAULT_COMPONENT
+# Set by syston.core.tracing while tracing is on: the current span's trace id, or None.
+_trace_id_source: Callable[[], str | None] | None = None
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 # Extras some libraries attach that only duplicate the message (uvicorn's ANSI-coloured copy).
 _DROPPED_EXTRAS = frozenset({"color_message"})
@@ -75,6 +77,8 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
             "component": _component,
         }
+        if _trace_id_source is not None and (trace_id := _trace_id_source()):
+            payload["trace_id"] = trace_id
         if not getattr(record, "event", None) and record.name != LOGGER_NAME:
             payload["logger"] = record.name
         for key, value in record.__dict__.items():
@@ -94,6 +98,12 @@ def set_component(name: str) -> None:
     """Name the process on every line from now on (the command sets it once at start)."""
     global _component  # one value per process, like the logging configuration itself
     _component = name
+
+
+def set_trace_id_source(source: Callable[[], str | None] | None) -> None:
+    """Put `trace_id` on the lines written inside a span (None: tracing is off)."""
+    global _trace_id_source  # per process, like set_component
+    _trace_id_source = source
 
 
 def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None:

@@ -136,13 +136,17 @@ class TemporalUnreachable(Exception):
     """Temporal could not be reached within CONNECT_PATIENCE_SECONDS."""
 
 
-async def connect_patiently(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect_patiently(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """Connect, retrying for a while: in a deployment Temporal may still be starting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CONNECT_PATIENCE_SECONDS
     while True:
         try:
-            return await connect(settings, runtime=runtime)
+            return await connect(settings, runtime=runtime, interceptors=interceptors)
         except RuntimeError as exc:  # the SDK's connection failure
             address, namespace = describe_target(settings)
             if loop.time() >= deadline:

@@ -4,10 +4,11 @@ lock files pin every one of them, with hashes, consistently."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -84,10 +85,29 @@ def test_production_imports_only_runtime_dependencies() -> None:
     assert missing == {}
 
 
+def _owner(module: str) -> str:
+    """The distribution that installed `module` (several share the `opentelemetry` package)."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, module
+    origin = Path(spec.origin).resolve()
+    for dist in packages_distributions()[module.split(".")[0]]:
+        files = distribution(dist).files or []
+        if any(Path(str(f.locate())).resolve() == origin for f in files):
+            return canonicalize_name(dist)
+    raise AssertionError(f"no distribution owns {module}")
+
+
 def test_tracing_imports_only_the_otel_extra() -> None:
-    imported = _imported_distributions(_tracing_files())
+    modules = set()
+    for path in _tracing_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opentel"):
+                for alias in node.names:  # `from opentelemetry import trace`: a submodule
+                    full = f"{node.module}.{alias.name}"
+                    modules.add(full if importlib.util.find_spec(full) else str(node.module))
+    assert modules
     allowed = set(RUNTIME) | set(EXTRAS["otel"])
-    assert {d for d in imported if d.startswith("opentelemetry")} <= allowed
+    assert {_owner(m) for m in modules} - allowed == set()
     for path in _tracing_files():
         # Loaded only once OTEL_* asks for it: the import sits inside a function.
         top_level = ast.parse(path.read_text()).body
