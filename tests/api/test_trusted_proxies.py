@@ -18,7 +18,7 @@ from temporalio.client import Client
 from api.app import create_app, proxy_options
 from syston.core.settings import Settings
 from syston.rate_limit import SignupRateLimiter
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 SIGNUP = "/public/signup/start"
 NOW = datetime(2030, 1, 1, 12, 0, 20, tzinfo=UTC)

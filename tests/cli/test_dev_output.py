@@ -8,8 +8,12 @@ import logging
 import threading
 from pathlib import Path
 
+import pytest
+
 from syston.cli.dev_output import Relay, readable, ready_line, wait_for_event
 from syston.core import logs
+
+pytestmark = pytest.mark.fast
 
 LINE = json.dumps(
     {

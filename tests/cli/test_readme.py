@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from syston.cli import build_parser
-from tests.cli.helpers import setting_env_names
+from tests.support.cli import setting_env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -15,6 +15,8 @@ from syston.core.temporal_client import (
     describe_target,
 )
 
+pytestmark = pytest.mark.fast
+
 TOML = """
 [profile.default]
 address = "temporal.internal:7233"

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from syston.core.metrics import ApiMetrics, WorkerMetrics
 
+pytestmark = pytest.mark.fast
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/grafana/syston.json"
 ALERTS = ROOT / "deploy/prometheus/alerts.yml"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN
+from tests.support.database import PG_ADMIN_DSN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,9 +23,9 @@ from syston.core.temporal_client import connect
 from syston.core.tracing import Tracing, start_tracing, tracing_requested
 from syston.migrations import migrate_engine
 from syston.tokens import TokenService
-from tests.conftest import Stack, make_settings
-from tests.ops.conftest import fake_dns
 from tests.support.emulator_server import RunningEmulator
+from tests.support.resolver import FakeResolver
+from tests.support.stack import Stack, make_settings
 from worker import provisioning_worker
 
 
@@ -90,7 +90,9 @@ async def traced(
     await migrate_engine(engine)
     await engine.dispose()
     client = await connect(settings, interceptors=tracing.temporal_interceptors())
-    app = create_app(settings, temporal_client=client, webhook_resolver=fake_dns, tracing=tracing)
+    app = create_app(
+        settings, temporal_client=client, webhook_resolver=FakeResolver(), tracing=tracing
+    )
     async with (
         provisioning_worker(client, settings) as worker,
         worker,
