@@ -1,5 +1,7 @@
 # Syston provisioning — the two commands: `make run` and `make test`.
-# The virtualenv is (re)built when pyproject.toml changes; `make VENV=/tmp/venv test` uses another.
+# The virtualenv installs the exact pins of requirements-dev.lock, then this project itself
+# (--no-deps); it is refreshed when the lock or pyproject.toml changes. `make lock` re-pins
+# both lock files from pyproject.toml. `make VENV=/tmp/venv test` uses another virtualenv.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -10,17 +12,24 @@ PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 300
 FUZZ_DATABASE ?= postgresql
 
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# Pins are for CPython 3.11 on Linux, what the image and CI run.
+LOCK_PYTHON := 3.11
+
+
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast fuzz lint format clean
+.PHONY: help setup run test test-fast fuzz lint format lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@echo "==> installing syston and its dev dependencies into $(VENV)"
+	@echo "==> installing the pinned dependencies ($(DEV_LOCK)), then syston, into $(VENV)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything (only when needed)
@@ -49,6 +58,18 @@ lint: $(STAMP)  ## ruff (lint + format), mypy and the import layers; runs all, f
 format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock:  ## re-pin requirements.lock (the image) and requirements-dev.lock from pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml --quiet --extra otel --generate-hashes \
+		--python-version $(LOCK_PYTHON) --python-platform x86_64-manylinux_2_28 \
+		--no-emit-package syston-provisioning --custom-compile-command 'make lock' \
+		--output-file $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --quiet --extra dev --generate-hashes \
+		--python-version $(LOCK_PYTHON) --python-platform x86_64-manylinux_2_28 \
+		--constraint $(LOCK) --no-emit-package syston-provisioning \
+		--custom-compile-command 'make lock' --output-file $(DEV_LOCK)
 
 clean:  ## remove caches (keeps .venv and .data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -30,7 +30,8 @@ from syston.core.db import create_engine, sessionmaker
 from syston.core.logs import configure_logging, log_event
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings
-from syston.core.temporal_client import connect_patiently, sdk_metrics_runtime
+from syston.core.temporal_client import connect_patiently, describe_target, sdk_metrics_runtime
+from syston.core.tracing import Tracing, start_tracing
 from syston.intake import ProvisionIntake
 from syston.intake_relay import IntakeRelay
 from syston.lifecycle_events import EventOutbox
@@ -131,17 +132,28 @@ async def run_worker(settings: Settings | None = None) -> None:
     steps get GRACEFUL_SHUTDOWN to finish, anything still running is retried elsewhere."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
+    tracing = start_tracing("syston-worker")  # None unless OTEL_* asks for it
+    try:
+        await _serve(settings, tracing)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
+
+
+async def _serve(settings: Settings, tracing: Tracing | None) -> None:
     metrics = WorkerMetrics()
     runtime = None
     if settings.temporal_metrics_bind:
         runtime = sdk_metrics_runtime(settings.temporal_metrics_bind)
-    client = await connect_patiently(settings, runtime)
+    interceptors = tracing.temporal_interceptors() if tracing else ()
+    client = await connect_patiently(settings, runtime, interceptors)
+    address, namespace = describe_target(settings)
     async with provisioning_worker(client, settings, metrics) as worker:
         log_event(
             "worker_started",
             task_queue=settings.temporal_task_queue,
-            temporal=settings.temporal_address,
-            namespace=settings.temporal_namespace,
+            temporal=address,
+            namespace=namespace,
             metrics_port=settings.worker_metrics_port,
             sdk_metrics=settings.temporal_metrics_bind,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from api.services import open_services
 from syston import __version__
 from syston.core.logs import configure_logging
 from syston.core.settings import Settings, get_settings
+from syston.core.tracing import Tracing
 from syston.webhook_policy import Resolver
 
 # What the HTTP server itself can bound. uvicorn has no timeout for a request head or body that
@@ -50,9 +52,11 @@ def create_app(
     *,
     temporal_client: Client | None = None,
     webhook_resolver: Resolver | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the API. `temporal_client` lets tests and embedders share an existing client;
-    `webhook_resolver` replaces DNS for the webhook URL policy (tests)."""
+    `webhook_resolver` replaces DNS for the webhook URL policy (tests); `tracing` (when
+    OTEL_* turned it on) traces requests and the workflow starts they make."""
     settings = settings or get_settings()
     if not settings.jwt_secrets:
         raise RuntimeError("JWT_SECRET is not set (at least 32 bytes): the API cannot sign tokens")
@@ -65,6 +69,7 @@ def create_app(
             temporal_client=temporal_client,
             webhook_resolver=webhook_resolver,
             metrics=metrics_of(app),
+            temporal_interceptors=tracing.temporal_interceptors() if tracing else (),
         ) as services:
             app.state.services = services
             try:
@@ -84,13 +89,14 @@ def create_app(
         app.include_router(router)
     app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)
+    if tracing is not None:
+        tracing.instrument_app(app)  # outermost: the request's span covers all of the above
     return app
 
 
 def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
     """How `syston api` serves `app`: uvicorn with h11 (whose head limit applies; httptools,
     if installed, has its own), no Server header, X-Forwarded-For only from trusted proxies."""
-    trusted = settings.forwarded_allow_ips.strip()
     return uvicorn.Config(
         app,
         host=host,
@@ -99,11 +105,21 @@ def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> 
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
-        # uvicorn would trust 127.0.0.1 (or $FORWARDED_ALLOW_IPS) when given nothing.
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted,
+        **proxy_options(settings),
         # uvicorn's own lines go through our JSON logging (log_config=None keeps its hands
         # off); the app logs every request itself (`http_request`), so its access log is off.
         log_config=None,
         access_log=False,
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options from FORWARDED_ALLOW_IPS.
+
+    Passed explicitly, because uvicorn on its own reads FORWARDED_ALLOW_IPS and otherwise
+    trusts 127.0.0.1: with nothing configured no proxy is trusted, the header rewriting is not
+    even installed, and the socket peer is the client (its rate-limit bucket). With proxies
+    configured, the client is the right-most X-Forwarded-For entry that is not one of them.
+    """
+    trusted = settings.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}

@@ -10,13 +10,13 @@ everything at shutdown. Routes reach them only through the `Annotated` dependenc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 
 from api.webhook_tester import WebhookTester
 from integrations.make import MakeClient
@@ -70,6 +70,7 @@ async def open_services(
     temporal_client: Client | None = None,
     webhook_resolver: Resolver | None = None,
     metrics: ApiMetrics | None = None,
+    temporal_interceptors: Sequence[Interceptor] = (),
 ) -> AsyncIterator[Services]:
     """Open the connections, build the services, and close everything on exit.
 
@@ -79,7 +80,7 @@ async def open_services(
     """
     engine = create_engine(settings.effective_database_url)
     sessions = sessionmaker(engine)
-    gateway = TemporalGateway(settings, temporal_client)
+    gateway = TemporalGateway(settings, temporal_client, temporal_interceptors)
     intake = ProvisionIntake(sessions, gateway)
     relay = IntakeRelay(intake, metrics)
     tokens = TokenService(settings.jwt_secrets, settings.jwt_issuer)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -44,7 +45,7 @@ from syston.core.temporal import (
     plan_change_workflow_id,
     provision_workflow_id,
 )
-from syston.core.temporal_client import connect
+from syston.core.temporal_client import TemporalConfigError, connect, describe_target
 from syston.models import (
     ChangePlanInput,
     OffboardInput,
@@ -72,9 +73,15 @@ class RequeueOutcome:
 class TemporalGateway:
     """Holds the process's Temporal client, connecting lazily (the API starts without it)."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._interceptors = interceptors
         self._lock = asyncio.Lock()
         self._down_at: float | None = None
 
@@ -85,13 +92,14 @@ class TemporalGateway:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(
-                        connect(self._settings), CONNECT_TIMEOUT_SECONDS
+                        connect(self._settings, interceptors=self._interceptors),
+                        CONNECT_TIMEOUT_SECONDS,
                     )
-                except (TimeoutError, RuntimeError, OSError) as exc:
+                except (TimeoutError, RuntimeError, OSError, TemporalConfigError) as exc:
                     self.mark_down()
+                    address, _ = describe_target(self._settings)
                     raise Unavailable(
-                        f"Temporal at {self._settings.temporal_address} is unreachable; "
-                        "retry shortly."
+                        f"Temporal at {address} is unreachable; retry shortly."
                     ) from exc
             return self._client
 

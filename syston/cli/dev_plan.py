@@ -26,13 +26,25 @@ SUPERVISOR_PID_VAR = "SYSTON_SUPERVISOR_PID"
 GRACE_PERIOD = 10.0  # seconds between SIGTERM and SIGKILL
 BANNER_TOKEN_TTL = 12 * 3600  # the printed tokens outlive a working day's session
 
-# Children inherit our environment except what would point them somewhere else than this stack.
+TEMPORAL_PROFILE_FILE = "temporal.toml"
+# Children inherit our environment except what would point them somewhere else than this stack
+# (a Temporal Cloud profile, key or certificate). TEMPORAL_CONFIG_FILE is replaced by the
+# stack's own profile file, so a ~/.config/temporalio/temporal.toml is not read either.
 _TEMPORAL_CLOUD_VARS = (
+    "TEMPORAL_PROFILE",
     "TEMPORAL_API_KEY",
     "TEMPORAL_TLS",
     "TEMPORAL_TLS_CERT",
     "TEMPORAL_TLS_KEY",
     "TEMPORAL_TLS_CA",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_GRPC_META",
+    "TEMPORAL_CODEC_ENDPOINT",
+    "TEMPORAL_CODEC_AUTH",
 )
 
 
@@ -159,6 +171,9 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
     env["TEMPORAL_ADDRESS"] = f"{HOST}:{options.temporal_port}"
     for name in _TEMPORAL_CLOUD_VARS:
         env.pop(name, None)
+    env["TEMPORAL_CONFIG_FILE"] = str(
+        _write_temporal_profile(data_dir, env["TEMPORAL_ADDRESS"], settings.temporal_namespace)
+    )
     env["PYTHONUNBUFFERED"] = "1"
 
     _settings_from(env, Settings)  # the children will start with exactly this; fail now if not
@@ -202,6 +217,18 @@ def _settings_from(env: dict[str, str], settings_cls: type[Settings]) -> Setting
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _write_temporal_profile(data_dir: Path, address: str, namespace: str | None) -> Path:
+    """The stack's Temporal client profile, for the children and for the `temporal` CLI
+    (`TEMPORAL_CONFIG_FILE=<data dir>/temporal.toml temporal workflow list`)."""
+    path = data_dir / TEMPORAL_PROFILE_FILE
+    path.write_text(
+        "# Written by `syston dev`: its Temporal dev server.\n"
+        f'[profile.default]\naddress = "{address}"\nnamespace = "{namespace or "default"}"\n',
+        encoding="utf-8",
+    )
+    return path
 
 
 def _write_dev_key(path: Path, token_uri: str) -> None:

@@ -12,6 +12,9 @@ order) and tied to this process with PR_SET_PDEATHSIG where the OS has it (so a 
 supervisor leaves no orphans). Shutdown: SIGTERM to the API and worker process groups, then to
 the emulators and Temporal; SIGKILL for anything still alive after the grace period.
 
+Output (syston.cli.dev_output): a line per component once it is ready, with the time it took;
+on a terminal each child's lines prefixed with its name, JSON made readable.
+
 Settings the user did not give get local defaults, each announced: a JWT secret generated once
 into `<data_dir>/jwt_secret` (mode 0600), SQLite in the data dir, the emulators for Google, Apps
 Script and Make, a log file under `<data_dir>/logs`. Everything lives in the data dir, so running
@@ -29,18 +32,22 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import httpx
 
 from syston.cli import temporal_server
-
-if TYPE_CHECKING:
-    pass
-
+from syston.cli.dev_output import (
+    Relay,
+    Stopwatch,
+    banner,
+    log_offset,
+    prefixing_wanted,
+    ready_line,
+    wait_for_event,
+)
 from syston.cli.dev_plan import (
-    BANNER_TOKEN_TTL,
     GRACE_PERIOD,
     HOST,
     STARTUP_TIMEOUT,
@@ -80,9 +87,18 @@ class Child:
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str], relay: bool = False) -> None:
+        """Start it; with `relay`, its output goes through a prefixing `Relay`."""
         env = {**env, SUPERVISOR_PID_VAR: str(os.getpid())}
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if relay else {}
+        self.process = subprocess.Popen(
+            self.argv,
+            env=env,
+            start_new_session=True,
+            **pipe,  # type: ignore[call-overload]
+        )
+        if relay and self.process.stdout is not None:
+            Relay(self.name, self.process.stdout).start()
 
     @property
     def pid(self) -> int:
@@ -115,6 +131,8 @@ class DevStack:
         self.children: list[Child] = []
         self.stop_requested = threading.Event()
         self.signals_received = 0
+        self.relay = prefixing_wanted()
+        self.clock = Stopwatch()
 
     # signals ---------------------------------------------------------------------------------
 
@@ -154,9 +172,13 @@ class DevStack:
                 )
 
     def spawn(self, child: Child) -> Child:
-        child.start(self.plan.env)
+        self.clock.start(child.name)
+        child.start(self.plan.env, relay=self.relay)
         self.children.append(child)
         return child
+
+    def ready(self, name: str, detail: str = "") -> None:
+        say(ready_line(name, self.clock.seconds(name), detail))
 
     def wait_for_port(self, child: Child, port: int) -> None:
         try:
@@ -198,6 +220,23 @@ class DevStack:
                 f"migrations failed (exit status {migrate.process.returncode}); see above"
             )
         self.children.remove(migrate)
+        self.ready("migrate", "database at the newest schema")
+
+    def wait_for_worker(self, worker: Child, log_offset: int) -> None:
+        """The worker logs `worker_started` once it polls the task queue."""
+        log_file = Path(self.plan.env["LOG_FILE"])
+
+        def alive() -> bool:
+            return worker.alive() and not self.stop_requested.is_set()
+
+        if wait_for_event(log_file, log_offset, "worker_started", alive, STARTUP_TIMEOUT):
+            self.ready("worker", "polling its task queue")
+        elif not self.stop_requested.is_set():
+            raise DevStackError(
+                self._death_message(worker)
+                if not worker.alive()
+                else f"the worker did not start polling within {STARTUP_TIMEOUT:.0f} s"
+            )
 
     def wait_for_health(self, child: Child) -> None:
         url = f"http://{HOST}:{self.options.api_port}/health"
@@ -236,12 +275,18 @@ class DevStack:
         self.wait_for_port(temporal, o.temporal_port)
         self.wait_for_port(temporal, o.ui_port)
         self.wait_for_search_attributes()
+        address = self.plan.env["TEMPORAL_ADDRESS"]
+        self.ready("temporal", f"{address}, UI http://localhost:{o.ui_port}")
         if emulators is not None:
             self.wait_for_port(emulators, o.emulator_port)
-        self.spawn(component("worker"))
+            self.ready("emulators", f"http://{HOST}:{o.emulator_port}")
+        offset = log_offset(Path(self.plan.env["LOG_FILE"]))
+        worker = self.spawn(component("worker"))
         api = self.spawn(component("api", "--host", HOST, "--port", str(o.api_port)))
         self.wait_for_port(api, o.api_port)
         self.wait_for_health(api)
+        self.ready("api", f"http://{HOST}:{o.api_port}")
+        self.wait_for_worker(worker, offset)
 
     # run -------------------------------------------------------------------------------------
 
@@ -282,44 +327,6 @@ class DevStack:
         how = f"exit status {code}" if code is None or code >= 0 else f"signal {-code}"
         return f"{child.name} (pid {child.pid}) exited unexpectedly ({how})"
 
-    def banner(self) -> str:
-        from syston.tokens import TokenService
-
-        o = self.options
-        env = self.plan.env
-        api = f"http://{HOST}:{o.api_port}"
-        tokens = TokenService([env["JWT_SECRET"].encode()], env.get("JWT_ISSUER", "syston.app"))
-        admin = tokens.issue_admin("dev-admin", ttl=BANNER_TOKEN_TTL)
-        service = tokens.issue_service("dev-service", ttl=BANNER_TOKEN_TTL)
-        lines = [
-            "",
-            f"Syston dev stack is up (state in {self.plan.data_dir})",
-            f"  API            {api}",
-            f"  API docs       {api}/docs",
-            f"  Temporal UI    http://localhost:{o.ui_port}",
-            f"  Temporal gRPC  {env['TEMPORAL_ADDRESS']}",
-        ]
-        if self.plan.emulators:
-            lines.append(f"  Emulators      http://{HOST}:{o.emulator_port}/_emulator/state")
-        lines += [
-            f"  Log file       {env['LOG_FILE']}",
-            "",
-            "Tokens (valid 12 h; mint more with `syston token admin|service|tenant ID`):",
-            f"  export ADMIN_TOKEN={admin}",
-            f"  export SERVICE_TOKEN={service}",
-            "",
-            "Try it:",
-            f"  curl -s {api}/public/signup/start -H 'Content-Type: application/json' \\",
-            '    -d \'{"clubName": "Syston Town", "clubSlug": "syston-town", '
-            '"email": "owner@example.com", "plan": "pro"}\'',
-            f"  curl -s {api}/api/v1/tenants/TENANT_ID/provision-status "
-            '-H "Authorization: Bearer $ADMIN_TOKEN"',
-            "",
-            "Ctrl-C stops everything; `syston dev` again resumes where it stopped.",
-            "",
-        ]
-        return "\n".join(lines)
-
 
 def run_dev(options: DevOptions) -> int:
     """`syston dev`: plan, start, print the banner, supervise, stop. Returns the exit status."""
@@ -342,7 +349,7 @@ def run_dev(options: DevOptions) -> int:
     try:
         stack.start()
         if not stack.stop_requested.is_set():
-            print(stack.banner(), flush=True)
+            print(banner(options, plan), flush=True)
             status = stack.supervise()
     except DevStackError as exc:
         say(str(exc))

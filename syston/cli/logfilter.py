@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 FILTERS: Final = ("signup", "tenant", "provision", "deny", "errors")
 POLL_SECONDS: Final = 0.2
 _ERROR_LEVELS: Final = frozenset({"error", "critical", "fatal"})
-_FIRST_FIELDS: Final = ("ts", "level", "event", "request_id", "logger")
+_FIRST_FIELDS: Final = ("ts", "level", "event", "request_id", "logger", "component")
 
 
 def parse(line: str) -> dict[str, Any] | None:
@@ -70,7 +70,7 @@ def matcher(kind: str | None, tenant_id: str | None = None) -> Callable[[dict[st
 
 
 def pretty(record: dict[str, Any]) -> str:
-    """`12:00:01.234 WARN  authz_deny  reason=role_mismatch route=/…  [req 3f2a…]`."""
+    """`12:00:01.234 WARN  api authz_deny  reason=role_mismatch route=/…  [req 3f2a…]`."""
     ts = str(record.get("ts", ""))
     clock = ts[11:23] if len(ts) >= 23 else ts
     level = str(record.get("level", "")).upper()
@@ -79,7 +79,8 @@ def pretty(record: dict[str, Any]) -> str:
         for key, value in record.items()
         if key not in _FIRST_FIELDS and value is not None
     )
-    line = f"{clock} {level:<5} {record.get('event', '')}"
+    component = f"{record['component']} " if record.get("component") else ""
+    line = f"{clock} {level:<5} {component}{record.get('event', '')}"
     if fields:
         line += f"  {fields}"
     if record.get("request_id"):

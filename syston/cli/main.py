@@ -24,6 +24,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from syston import __version__
 from syston.cli import lifecycle_commands, ops_commands, stack_commands, temporal_server
 from syston.cli.common import PROG, ConfigError, HelpFormatter, fail
 
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Syston provisioning: durable tenant sign-up and provisioning on Temporal.",
         epilog="Configuration comes from the environment or .env (see .env.example).\n"
         "Start here: `syston dev`, then open the printed URLs.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {__version__}",
+        help="the version (the same as the API's OpenAPI document shows)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     stack_commands.register(sub)
@@ -56,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "logs" or any(e.startswith("-") for e in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.words += extras
+    from syston.core.logs import set_component
+
+    set_component(args.command)  # every JSON line names the component: api, worker, …
     try:
         result: int = args.func(args)
     except ConfigError as exc:

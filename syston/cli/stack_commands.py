@@ -53,21 +53,29 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app, server_config
     from syston.core.logs import configure_logging
+    from syston.core.tracing import start_tracing
 
     configure_logging(settings.log_level, settings.log_file)
-    uvicorn.Server(
-        server_config(create_app(settings), settings, host=args.host, port=args.port)
-    ).run()
+    tracing = start_tracing("syston-api")  # None unless OTEL_* asks for it
+    try:
+        app = create_app(settings, tracing=tracing)
+        uvicorn.Server(server_config(app, settings, host=args.host, port=args.port)).run()
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    from syston.core.temporal_client import TemporalUnreachable
+    from syston.core.temporal_client import TemporalConfigError, TemporalUnreachable, connect_config
     from worker import run_worker
 
     try:
+        connect_config(settings)  # a bad profile or certificate path: one line, exit 2
         return run_until_signalled(lambda: run_worker(settings))
+    except TemporalConfigError as exc:
+        fail(str(exc))
     except TemporalUnreachable as exc:
         fail(str(exc), code=1)
 
@@ -87,7 +95,7 @@ def cmd_temporal(args: argparse.Namespace) -> int:
         port=args.port,
         ui_port=args.ui_port,
         ip=args.ip,
-        namespace=settings.temporal_namespace,
+        namespace=settings.temporal_namespace or "default",
         headless=args.headless,
         log_level=args.log_level,
     )

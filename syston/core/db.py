@@ -24,7 +24,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -287,7 +288,12 @@ Index("ix_lifecycle_events_due", LifecycleEvent.status, LifecycleEvent.next_atte
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """One engine per process. SQLite gets WAL, a busy timeout and foreign keys."""
+    """One engine per process. SQLite gets WAL, a busy timeout and foreign keys.
+
+    `create_async_engine` is looked up on its module at each call, so that tracing (which
+    wraps it there when OTEL_* turns it on) sees every engine.
+    """
+    create_async_engine = sqlalchemy_asyncio.create_async_engine
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 

@@ -2,7 +2,8 @@
 
 `log_event("signup_accepted", tenant_id=...)` is the one way to emit an event. Every line has
 `ts`, `level`, `event`, `request_id` (from a context variable set per request by the API and per
-activity by the worker, which receives the API's id through a Temporal header).
+activity by the worker, which receives the API's id through a Temporal header) and `component`
+(the `syston` command that runs: api, worker, migrate, …; `set_component`).
 
 Secrets never reach a log line: callers pass emails and webhook URLs through
 `mask_email`/`mask_url`, and the formatter scrubs every rendered line once more (JWTs, bearer
@@ -34,6 +35,10 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 event_sink_var: ContextVar[EventSink | None] = ContextVar("event_sink", default=None)
 
 LOGGER_NAME = "syston"
+DEFAULT_COMPONENT = "syston"
+_component = DEFAULT_COMPONENT
+# Set by syston.core.tracing while tracing is on: the current span's trace id, or None.
+_trace_id_source: Callable[[], str | None] | None = None
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 # Extras some libraries attach that only duplicate the message (uvicorn's ANSI-coloured copy).
 _DROPPED_EXTRAS = frozenset({"color_message"})
@@ -70,7 +75,10 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": getattr(record, "event", None) or record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "component": _component,
         }
+        if _trace_id_source is not None and (trace_id := _trace_id_source()):
+            payload["trace_id"] = trace_id
         if not getattr(record, "event", None) and record.name != LOGGER_NAME:
             payload["logger"] = record.name
         for key, value in record.__dict__.items():
@@ -84,6 +92,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             payload["error_type"] = record.exc_info[0].__name__
         return scrub(json.dumps(payload, default=str, ensure_ascii=False))
+
+
+def set_component(name: str) -> None:
+    """Name the process on every line from now on (the command sets it once at start)."""
+    global _component  # one value per process, like the logging configuration itself
+    _component = name
+
+
+def set_trace_id_source(source: Callable[[], str | None] | None) -> None:
+    """Put `trace_id` on the lines written inside a span (None: tracing is off)."""
+    global _trace_id_source  # per process, like set_component
+    _trace_id_source = source
 
 
 def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None:

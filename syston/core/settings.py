@@ -7,12 +7,13 @@ construct `Settings(...)` directly in tests.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -30,14 +31,30 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), alias="SYSTON_DATA_DIR")
     database_url: str | None = None
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # The Temporal connection starts from the SDK's environment configuration (a profile of
+    # temporal.toml and its TEMPORAL_* variables); each of these, when set, overrides it
+    # (syston.core.temporal_client). Unset everywhere: localhost:7233, namespace default.
+    temporal_profile: str | None = None
+    temporal_config_file: Path | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str | None = None
     temporal_task_queue: str = "provisioning"
     temporal_api_key: SecretStr | None = None
-    temporal_tls: bool = False
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_tls_ca: Path | None = None
+    temporal_tls: bool | None = None
+    # The SDK's names first; TEMPORAL_TLS_CERT / _KEY / _CA are this service's older names.
+    temporal_tls_client_cert_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CERT"),
+    )
+    temporal_tls_client_key_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_KEY"),
+    )
+    temporal_tls_server_ca_cert_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CA"),
+    )
+    temporal_tls_server_name: str | None = None
 
     jwt_secret: SecretStr | None = None
     jwt_secret_next: SecretStr | None = None
@@ -73,10 +90,16 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "temporal_profile",
+        "temporal_config_file",
+        "temporal_address",
+        "temporal_namespace",
         "temporal_api_key",
-        "temporal_tls_cert",
-        "temporal_tls_key",
-        "temporal_tls_ca",
+        "temporal_tls",
+        "temporal_tls_client_cert_path",
+        "temporal_tls_client_key_path",
+        "temporal_tls_server_ca_cert_path",
+        "temporal_tls_server_name",
         "jwt_secret",
         "jwt_secret_next",
         "webhook_signing_secret",
@@ -121,6 +144,12 @@ class Settings(BaseSettings):
     @classmethod
     def _rate_limit_format(cls, value: str) -> str:
         parse_rate_limit(value)
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        parse_trusted_proxies(value)
         return value
 
     @model_validator(mode="after")
@@ -203,6 +232,11 @@ class Settings(BaseSettings):
     def rate_limit(self) -> tuple[int, float]:
         return parse_rate_limit(self.signup_rate_limit)
 
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """FORWARDED_ALLOW_IPS as a list; empty means no proxy is trusted."""
+        return parse_trusted_proxies(self.forwarded_allow_ips)
+
 
 _PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -217,6 +251,26 @@ def parse_rate_limit(value: str) -> tuple[int, float]:
     if not count.isdigit() or period not in _PERIODS:
         raise ValueError("must look like '20/minute' (second, minute, hour, day) or '0' for off")
     return (int(count), _PERIODS[period])
+
+
+def parse_trusted_proxies(value: str) -> list[str]:
+    """`10.0.0.5, 10.1.0.0/16` → the list; `*` trusts every peer. Anything else is refused
+    here rather than silently never matching."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items == ["*"]:
+        return items
+    for item in items:
+        try:
+            if "/" in item:
+                ipaddress.ip_network(item)  # host bits set: refused, as uvicorn would
+            else:
+                ipaddress.ip_address(item)
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or CIDR network (comma-separated list, "
+                "or * to trust every peer)"
+            ) from None
+    return items
 
 
 @lru_cache(maxsize=1)

@@ -228,3 +228,17 @@ def test_syston_worker_turns_an_unreachable_temporal_into_one_line_and_exit_1(
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert err.strip() == "syston: cannot reach Temporal at 127.0.0.1:1 after 30 s"
+
+
+def test_version_is_the_packages_and_the_apis(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    from api.app import create_app
+    from syston.core.settings import Settings
+
+    result = run_syston("--version", env=clean_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    installed = version("syston-provisioning")
+    assert result.stdout.strip() == f"syston {installed}"
+    app = create_app(Settings(_env_file=None, jwt_secret="s" * 40))  # type: ignore[call-arg]
+    assert app.openapi()["info"]["version"] == installed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -130,16 +131,35 @@ def _assert_all_gone(run: DevStackRun, children: dict[int, int]) -> None:
         assert port_is_free("127.0.0.1", port), f"{flag} {port} still taken\n{run.log()}"
 
 
+def _assert_readable_output(run: DevStackRun, data_dir: Path) -> None:
+    """On a terminal: a ready line per component with its time, the children's lines
+    prefixed and readable; the log file keeps the JSON, each line naming its component."""
+    output = run.log()
+    for name in ("migrate", "temporal", "emulators", "api", "worker"):
+        assert re.search(rf"syston dev: {name} +ready in \d+\.\d s", output), (name, output)
+    deadline = time.monotonic() + 10
+    while "api       | " not in run.log() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the API's first line may come after the ready line
+    prefixed = [line for line in run.log().splitlines() if line.startswith("api       | ")]
+    assert prefixed, output
+    assert not any(line.split(" | ", 1)[1].lstrip().startswith("{") for line in prefixed)
+    logged = [json.loads(x) for x in (data_dir / "logs" / "syston.log").read_text().splitlines()]
+    components = {record["component"] for record in logged}
+    assert {"api", "worker"} <= components, components
+    assert any(r["event"] == "worker_started" and r["component"] == "worker" for r in logged)
+
+
 @pytest.mark.slow
 def test_syston_dev_starts_everything_and_sigterm_stops_everything(
     tmp_path: Path, dev_runs: list[DevStackRun]
 ) -> None:
     data_dir = tmp_path / "data"
-    run = DevStackRun(tmp_path, data_dir)
+    run = DevStackRun(tmp_path, data_dir, terminal=True)
     dev_runs.append(run)
     run.wait_until_ready()
 
     assert httpx.get(f"{run.api}/health", timeout=10).json() == {"ok": True}
+    _assert_readable_output(run, data_dir)
     assert not port_is_free("127.0.0.1", run.ports["--temporal-port"])
     assert not port_is_free("127.0.0.1", run.ports["--ui-port"])
     assert not port_is_free("127.0.0.1", run.ports["--emulator-port"])

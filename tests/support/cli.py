@@ -9,14 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import AliasChoices
+
 from syston.core.settings import Settings
+
+
+def field_env_names(name: str) -> list[str]:
+    """The environment variables one Settings field reads: its name, alias, or alias choices."""
+    info = Settings.model_fields[name]
+    if isinstance(info.validation_alias, AliasChoices):
+        return [str(choice).upper() for choice in info.validation_alias.choices]
+    return [(info.alias or name).upper()]
 
 
 def setting_env_names() -> set[str]:
     """Every environment variable Settings reads (plus the supervisor's private one)."""
     names = {"SYSTON_SUPERVISOR_PID"}
-    for name, info in Settings.model_fields.items():
-        names.add((info.alias or name).upper())
+    for name in Settings.model_fields:
+        names.update(field_env_names(name))
     return names
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,12 @@ import pytest
 
 from syston.cli.temporal_server import DevServerOptions, dev_server_command, wait_for_port
 from syston.core.settings import Settings
-from tests.support.cli import clean_environ, free_port
+from tests.support.cli import clean_environ, free_port, setting_env_names
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields} | {"SYSTON_DATA_DIR"}
+_SETTING_NAMES = setting_env_names() | {"SYSTON_DATA_DIR"}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -30,7 +32,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
     values = {
         "DATABASE_URL": settings.effective_database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "JWT_SECRET": settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
         "GOOGLE_SERVICE_ACCOUNT_KEY": (
@@ -236,9 +238,10 @@ def group_alive(pgid: int) -> bool:
 
 
 class DevStackRun:
-    """A `syston dev` subprocess on free ports, output to a file."""
+    """A `syston dev` subprocess on free ports, output to a file (through a pseudo-terminal
+    with `terminal=True`, as a person running it in a shell would see it)."""
 
-    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
+    def __init__(self, tmp_path: Path, data_dir: Path, terminal: bool = False) -> None:
         self.ports = {
             "--api-port": free_port(),
             "--temporal-port": free_port(),
@@ -247,14 +250,30 @@ class DevStackRun:
         }
         self.output = tmp_path / f"dev-{time.monotonic_ns()}.log"
         args = [a for flag, port in self.ports.items() for a in (flag, str(port))]
+        argv = [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(data_dir), *args]
+        if terminal:
+            controller, tty = pty.openpty()
+            self.process = subprocess.Popen(
+                argv, env=clean_environ(data_dir), cwd=tmp_path, stdout=tty, stderr=tty
+            )
+            os.close(tty)
+            threading.Thread(target=self._copy, args=(controller,), daemon=True).start()
+            return
         with self.output.open("wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(data_dir), *args],
+                argv,
                 env=clean_environ(data_dir),
                 cwd=tmp_path,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
+
+    def _copy(self, controller: int) -> None:
+        with self.output.open("ab") as sink, contextlib.suppress(OSError):
+            while chunk := os.read(controller, 65536):  # EIO once the terminal closes
+                sink.write(chunk)
+                sink.flush()
+        os.close(controller)
 
     @property
     def api(self) -> str:
