@@ -46,6 +46,9 @@ class IntakeRelay:
         self._metrics = metrics.intake if metrics is not None else None
         self._sink = metrics.on_event if metrics is not None else None
         self._interval = interval
+        # Its own generator: the process-wide one belongs to whoever else uses it (e.g. a
+        # property-based test generating requests against this process).
+        self._jitter = random.Random()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -85,4 +88,4 @@ class IntakeRelay:
                     error=str(exc)[:300],
                 )
             # jitter keeps many replicas' passes from lining up
-            await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
+            await asyncio.sleep(self._interval * self._jitter.uniform(0.8, 1.2))

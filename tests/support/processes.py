@@ -252,6 +252,7 @@ class DevStackRun:
         args = [a for flag, port in self.ports.items() for a in (flag, str(port))]
         argv = [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(data_dir), *args]
         if terminal:
+            self.output.touch()  # the copying thread appends; reading may come first
             controller, tty = pty.openpty()
             self.process = subprocess.Popen(
                 argv, env=clean_environ(data_dir), cwd=tmp_path, stdout=tty, stderr=tty
