@@ -13,9 +13,10 @@ at any point of a previous run:
 4. Share with the owner as `writer` (no notification e-mail) unless already shared.
 
 Synchronous (google-api-python-client is); run it in a worker thread. The discovery services
-are built once per client; each call gets its own `httplib2.Http` (not thread-safe), while the
-OAuth token is shared and refreshed under a lock. The client library's own retries are off:
-errors are classified (`integrations.errors`) and the caller (Temporal) retries.
+and their collections are built once per client; each call gets its own `httplib2.Http` (not
+thread-safe), while the OAuth token is shared and refreshed under a lock. The client library's
+own retries are off: errors are classified (`integrations.errors`) and the caller (Temporal)
+retries.
 """
 
 from __future__ import annotations
@@ -154,8 +155,15 @@ class SheetsClient:
         self._token_lock = threading.Lock()
         endpoint = api_endpoint.rstrip("/") if api_endpoint else None
         # Sheets' root is the endpoint itself; Drive's service path is drive/v3.
-        self._sheets = self._build("sheets", "v4", endpoint)
-        self._drive = self._build("drive", "v3", f"{endpoint}/drive/v3" if endpoint else None)
+        sheets = self._build("sheets", "v4", endpoint)
+        drive = self._build("drive", "v3", f"{endpoint}/drive/v3" if endpoint else None)
+        # The collections are built once: each `drive.files()` call would otherwise build a new
+        # Resource from the discovery document, with a docstring for every method (it was a
+        # third of the worker's CPU per tenant, bench/README.md). Requests made from them carry
+        # their own `http` (execute(http=...)), so sharing them between threads is safe.
+        self._spreadsheets = sheets.spreadsheets()
+        self._files = drive.files()
+        self._permissions = drive.permissions()
 
     def _build(self, api: str, version: str, endpoint: str | None) -> Any:
         return build(
@@ -200,7 +208,7 @@ class SheetsClient:
             found = self._find(http, tenant_id, name)
             if found is None:
                 sheet = self._execute(
-                    self._sheets.spreadsheets().create(
+                    self._spreadsheets.create(
                         body={"properties": {"title": name}},
                         fields="spreadsheetId,spreadsheetUrl",
                     ),
@@ -218,7 +226,7 @@ class SheetsClient:
                 self._tag(http, spreadsheet_id, tenant_id)
             if created or not self._shared_with(http, spreadsheet_id, owner_email):
                 self._execute(
-                    self._drive.permissions().create(
+                    self._permissions.create(
                         fileId=spreadsheet_id,
                         body={"type": "user", "role": OWNER_ROLE, "emailAddress": owner_email},
                         sendNotificationEmail=False,
@@ -235,7 +243,7 @@ class SheetsClient:
         deleted. False when `email` already owns it (a repeat transfers nothing)."""
         with self._session("transfer_ownership") as http:
             listing = self._execute(
-                self._drive.permissions().list(
+                self._permissions.list(
                     fileId=spreadsheet_id,
                     fields="permissions(id,type,role,emailAddress)",
                     supportsAllDrives=True,
@@ -250,7 +258,7 @@ class SheetsClient:
                 return False
             # Drive always notifies a new owner: sendNotificationEmail cannot be off here.
             self._execute(
-                self._drive.permissions().create(
+                self._permissions.create(
                     fileId=spreadsheet_id,
                     body={"type": "user", "role": "owner", "emailAddress": email},
                     transferOwnership=True,
@@ -268,7 +276,7 @@ class SheetsClient:
             f"value={_quote(tenant_id)} }} or name = {_quote(name)})"
         )
         listing = self._execute(
-            self._drive.files().list(
+            self._files.list(
                 q=query,
                 fields=_FILE_FIELDS,
                 pageSize=100,
@@ -292,7 +300,7 @@ class SheetsClient:
         extra: dict[str, Any] = {"addParents": self._folder_id} if self._folder_id else {}
         try:
             self._execute(
-                self._drive.files().update(
+                self._files.update(
                     fileId=spreadsheet_id,
                     body={"appProperties": {TENANT_PROPERTY: tenant_id}},
                     fields="id",
@@ -312,7 +320,7 @@ class SheetsClient:
 
     def _shared_with(self, http: Any, spreadsheet_id: str, email: str) -> bool:
         listing = self._execute(
-            self._drive.permissions().list(
+            self._permissions.list(
                 fileId=spreadsheet_id,
                 fields="permissions(id,type,role,emailAddress)",
                 supportsAllDrives=True,
