@@ -252,7 +252,7 @@ def test_the_emulator_wants_consent_for_an_ownership_transfer(
     with pytest.raises(UpstreamAuthError):
         with client._session("transfer_without_consent") as http:
             client._execute(
-                client._drive.permissions().create(
+                client._permissions.create(
                     fileId=sheet.spreadsheet_id,
                     body={"type": "user", "role": "owner", "emailAddress": OWNER},
                 ),
