@@ -154,14 +154,17 @@ class Stack:
         argv = [sys.executable, "-m", "syston.cli", "dev", "--data-dir", str(self.data_dir)]
         for name in ("api", "temporal", "ui", "emulator"):
             argv += [f"--{name}-port", str(self.ports[name])]
-        self._dev = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        await wait_http(f"{self.api}/health")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "dev-output.log").open("wb") as output:
+            self._dev = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env(), stdout=output, stderr=subprocess.STDOUT
+            )
+        try:
+            await wait_http(f"{self.api}/health")
+        except SystemExit:
+            tail = (self.data_dir / "dev-output.log").read_text(errors="replace")[-3000:]
+            self.stop()
+            raise SystemExit(f"syston dev did not come up; its last output:\n{tail}") from None
         await asyncio.sleep(1.0)  # the worker announces itself after the API's health
         self.pids = self._find_roles()
         return self

@@ -45,6 +45,11 @@ ACTIVITY_OFFBOARD_REVOKE_TOKENS: Final = "offboard_revoke_tokens"
 ACTIVITY_OFFBOARD_ERASE: Final = "offboard_erase_personal_data"
 ACTIVITY_OFFBOARD_MARK_DELETED: Final = "offboard_mark_deleted"
 
+# -- versioning patches (`workflow.patched`): runs already in flight keep their old commands ------
+# ProvisionTenant records its run with a local activity (no activity task, no extra workflow
+# task) and publishes ProvisionStatus only when it changes.
+PATCH_LOCAL_BEGIN: Final = "local-begin"
+
 # -- search attributes (registered by `syston dev` / `syston temporal`) ------------------------
 TENANT_ID_ATTR = SearchAttributeKey.for_keyword("TenantId")
 TENANT_PLAN_ATTR = SearchAttributeKey.for_keyword("TenantPlan")

@@ -3,7 +3,8 @@
 The histories (tests/workflows/histories/*.json) cover both plans on the success path and on
 the stop-and-resume path (permanent fault → failed → `retry` signal → active). A change to the
 workflow's command sequence makes the replay fail; such a change needs a versioning patch
-(`workflow.patched`) for runs already in flight, then re-recorded histories:
+(`workflow.patched`) for runs already in flight: move the histories into a folder named in
+LEGACY (they must keep replaying, down the old branch), then re-record the current ones:
 
     SYSTON_RECORD_HISTORIES=1 .venv/bin/pytest -q tests/workflows/test_replay.py
 """
@@ -30,6 +31,8 @@ from tests.support.stack import Stack
 from workflows.provision import ProvisionTenant
 
 HISTORIES = Path(__file__).parent / "histories"
+# Runs recorded before a versioning patch: still in flight somewhere, so they must still replay.
+LEGACY = {"before_local_begin": "local-begin"}
 RECORDING = os.environ.get("SYSTON_RECORD_HISTORIES") == "1"
 
 # name → (plan, the fault that stops it, the step it stops, or None for the success path)
@@ -41,9 +44,20 @@ SCENARIOS: dict[str, tuple[str, dict[str, object] | None, str | None]] = {
 }
 
 
-def load(name: str) -> WorkflowHistory:
-    text = (HISTORIES / f"{name}.json").read_text(encoding="utf-8")
+def load(name: str, folder: str = "") -> WorkflowHistory:
+    text = (HISTORIES / folder / f"{name}.json").read_text(encoding="utf-8")
     return WorkflowHistory.from_json(f"provision-{name}", text)
+
+
+def markers(history: WorkflowHistory) -> list[str]:
+    """The versioning patches a history recorded."""
+    found = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            details = event.marker_recorded_event_attributes.details
+            if "patch-data" in details:
+                found.append(json.loads(details["patch-data"].payloads[0].data)["id"])
+    return found
 
 
 def replayer(workflows: Sequence[type]) -> Replayer:
@@ -64,7 +78,19 @@ async def test_recorded_history_replays(name: str) -> None:
     assert events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     if SCENARIOS[name][1] is not None:
         assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in events
-    # sandboxed, exactly as the worker runs it
+    # in the full sandbox (the worker passes our modules through; this catches what it would not)
+    sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
+    result = await sandboxed.replay_workflow(history)
+    assert result.replay_failure is None
+    assert set(LEGACY.values()) <= set(markers(history))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("folder", list(LEGACY))
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_a_run_from_before_a_patch_still_replays(folder: str, name: str) -> None:
+    history = load(name, folder)
+    assert LEGACY[folder] not in markers(history)
     sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
     result = await sandboxed.replay_workflow(history)
     assert result.replay_failure is None
