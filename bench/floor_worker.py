@@ -3,8 +3,9 @@
 - `EngineFloor`: three no-op activities. What Temporal itself costs per tenant.
 - `JobFloor`: a bare workflow making the same upstream calls as ProvisionTenant's steps, with
   the same client libraries against the same emulators (find-or-create, tag and share the
-  spreadsheet through google-api-python-client; deliver the registration event through httpx),
-  and no ledger, no API, no auth. What separates ours from it is our own overhead.
+  spreadsheet through google-api-python-client; deliver the registration event and the
+  activation event through httpx), and no ledger, no API, no auth. What separates ours from it
+  is our own overhead.
 
 Run by the benchmarks as `python bench/floor_worker.py`, with the real worker's environment (so
 the same emulator endpoints and service-account key) and TEMPORAL_ADDRESS.
@@ -58,7 +59,9 @@ class JobActivities:
 
     @activity.defn(name="job_mark_active")
     async def mark_active(self, tenant_id: str) -> None:
-        return None
+        # ours announces the activation too (the signed tenant.provisioned event)
+        event = {"type": "tenant.provisioned", "tenantId": tenant_id, "plan": "pro"}
+        await self._make.deliver(self._hook, event, idempotency_key(tenant_id, event["type"]))
 
 
 async def main() -> None:

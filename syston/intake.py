@@ -2,8 +2,9 @@
 (docs/http-api.md#signup, docs/temporal.md#starting-a-run; runbook: README section 2).
 
 A signup commits its tenant, its owner and a `provision_intake` row (the request to provision)
-in one transaction; the row is deleted once the tenant's workflow has started. Starting is a
-separate, idempotent step, tried
+in one transaction; the row is deleted when the tenant's run begins (its first ledger write), or
+by a relay that finds the workflow already started. Starting is a separate, idempotent step,
+tried
 
 - immediately after the commit by the API process that accepted the signup (best effort:
   bounded by IMMEDIATE_START_TIMEOUT and skipped while Temporal is known to be down, so the
@@ -20,7 +21,8 @@ keyed by the workflow id `provision-{tenantId}`, attaches to a running workflow 
 a second run for a tenant whose workflow already ran (`TemporalGateway.start_intake`).
 
     signup ──one transaction──▶ tenants + owners + provision_intake
-       └─ start now ──ok──▶ delete the row                  (intake_relayed how=immediate)
+       └─ start now                                         (intake_relayed how=immediate)
+    the run begins ──▶ delete the row (same transaction as its first ledger write)
     relay, every few seconds, in every process:
        claim rows (lease) ─▶ Temporal up? ─▶ start each ─▶ delete   (intake_relayed how=relay)
                                    └─ down: release them for the next pass (intake_relay_failed)
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import ProvisionRequest, Tenant, utcnow
@@ -103,10 +105,10 @@ class ProvisionIntake:
     # -- the signup's side -----------------------------------------------------------------
 
     @staticmethod
-    def file(session: AsyncSession, tenant_id: str, now: datetime) -> None:
+    async def file(session: AsyncSession, tenant_id: str, now: datetime) -> None:
         """Add the request to provision to the signup's transaction."""
-        session.add(
-            ProvisionRequest(
+        await session.execute(
+            insert(ProvisionRequest).values(
                 tenant_id=tenant_id,
                 requested_at=now,
                 available_at=now + INTAKE_GRACE,
@@ -137,15 +139,9 @@ class ProvisionIntake:
                 error=_error_text(exc),
             )
             return False
-        try:
-            await self._forget([tenant_id])
-        except Exception as exc:  # the relay's next start attaches to this one and deletes it
-            log_event(
-                "intake_forget_failed",
-                logging.WARNING,
-                tenant_id=tenant_id,
-                error_type=type(exc).__name__,
-            )
+        # The row stays until the run begins: its first ledger write deletes it, in the same
+        # transaction (ProvisioningStore.begin). That saves the signup a write, and a run
+        # that never begins within INTAKE_GRACE is looked at again by the relays.
         log_event(
             "intake_relayed",
             tenant_id=tenant_id,

@@ -4,6 +4,7 @@ with no client retry; the intake's start never runs a tenant's workflow twice.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -185,10 +186,14 @@ async def test_a_signup_starts_its_workflow_at_once_when_temporal_is_up(
         response = await api.post(SIGNUP, json=body("at-once-fc"))
         assert response.status_code == 202, response.text
         tenant_id = response.json()["tenantId"]
-        # started before the answer: no intake row left, the workflow exists
-        assert await pending_intake(sqlite_url) == set()
+        # started before the answer: the workflow exists; the intake row is there until the
+        # run begins (no worker here yet), then its first ledger write deletes it
         handle = temporal_client.get_workflow_handle(provision_workflow_id(tenant_id))
         assert (await handle.describe()).id == provision_workflow_id(tenant_id)
+        assert await pending_intake(sqlite_url) == {tenant_id}
+        async with running_worker(settings, temporal_client, WorkerMetrics()):
+            await asyncio.wait_for(handle.result(), 60)
+        assert await pending_intake(sqlite_url) == set()
         metrics = (await api.get("/metrics")).text
         assert 'syston_intake_relayed_total{how="immediate"} 1.0' in metrics
 
