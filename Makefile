@@ -11,6 +11,11 @@ ARGS ?=
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 300
 FUZZ_DATABASE ?= postgresql
+# `make bench` runs every benchmark at a reduced size (minutes); bench/README.md gives the full
+# sizes and how to run each script alone.
+BENCH_TENANTS ?= 30
+BENCH_SCALE_TENANTS ?= 300
+BENCH_DATABASE ?= both
 
 LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
@@ -19,7 +24,7 @@ LOCK_PYTHON := 3.11
 
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast fuzz lint format lock clean
+.PHONY: help setup run test test-fast fuzz bench lint format lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +51,11 @@ test-fast: $(STAMP)  ## the fast tier, under a minute: domain on SQLite, workflo
 fuzz: $(STAMP)  ## schemathesis, every check, every operation (FUZZ_EXAMPLES=300, FUZZ_DATABASE=postgresql|sqlite)
 	SYSTON_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SYSTON_FUZZ_DATABASE=$(FUZZ_DATABASE) \
 		$(BIN)/pytest -q tests/api/test_schemathesis.py $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## the benchmarks at a reduced size, SQLite and PostgreSQL (bench/README.md)
+	$(BIN)/python bench/bench_provisioning.py --database $(BENCH_DATABASE) --tenants $(BENCH_TENANTS) --reads 500
+	$(BIN)/python bench/bench_scale.py --database $(BENCH_DATABASE) --tenants $(BENCH_SCALE_TENANTS) --window 100
+	$(BIN)/python bench/profile_stack.py --tenants $(BENCH_TENANTS) --top 15
 
 lint: $(STAMP)  ## ruff (lint + format), mypy and the import layers; runs all, fails if any fails
 	@status=0; \

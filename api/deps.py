@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
-from sqlalchemy import exists, false, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
@@ -24,8 +24,12 @@ from syston.signup import SignupService
 from syston.suspension import LOCKED_OUT_STATUSES
 from syston.tokens import Forbidden, Principal, TokenKind, TokenService, bearer_token, require
 
+# Every dependency is `async def`, even those that only read an attribute: FastAPI runs a plain
+# `def` dependency in a thread pool, a hop that cost more than the status read's query did
+# (bench/README.md).
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     """The process's services, built in the app lifespan (api.services)."""
     services: Services = request.app.state.services
     return services
@@ -60,32 +64,32 @@ async def request_reads(services: ServicesDep) -> AsyncIterator[RequestReads]:
         await reads.close()
 
 
-def client_host(request: Request) -> str:
+async def client_host(request: Request) -> str:
     """The client's address as the server resolved it (trusted proxies only)."""
     return request.client.host if request.client is not None else "unknown"
 
 
-def _sessions(services: ServicesDep) -> async_sessionmaker[AsyncSession]:
+async def _sessions(services: ServicesDep) -> async_sessionmaker[AsyncSession]:
     return services.sessions
 
 
-def _temporal(services: ServicesDep) -> TemporalGateway:
+async def _temporal(services: ServicesDep) -> TemporalGateway:
     return services.temporal
 
 
-def _tokens(services: ServicesDep) -> TokenService:
+async def _tokens(services: ServicesDep) -> TokenService:
     return services.tokens
 
 
-def _signup(services: ServicesDep) -> SignupService:
+async def _signup(services: ServicesDep) -> SignupService:
     return services.signup
 
 
-def _requeue(services: ServicesDep) -> RequeueService:
+async def _requeue(services: ServicesDep) -> RequeueService:
     return services.requeue
 
 
-def _plan_changes(services: ServicesDep) -> PlanChanges:
+async def _plan_changes(services: ServicesDep) -> PlanChanges:
     return services.plan_changes
 
 
@@ -117,6 +121,19 @@ bearer_header = BearerHeader(
 )
 
 
+# One round trip for the three checks every authenticated request makes, built once (a NULL
+# jti or tenant id matches nothing): the token's revocation, a cut-off after it was issued, and
+# for a tenant's own token, its tenant being suspended or offboarded.
+_ACCESS_CHECK = select(
+    exists().where(RevokedToken.jti == bindparam("jti")),
+    exists().where(
+        TokenCutoff.scope.in_(bindparam("scopes", expanding=True)),
+        TokenCutoff.not_before > bindparam("issued"),
+    ),
+    exists().where(Tenant.id == bindparam("tenant_id"), Tenant.status.in_(LOCKED_OUT_STATUSES)),
+)
+
+
 async def authenticate(
     request: Request,
     tokens: Tokens,
@@ -128,18 +145,17 @@ async def authenticate(
     principal = tokens.authenticate(bearer_token(authorization))
     request.state.token_sub = principal.sub
     scopes = ["*"] + ([principal.tenant_id] if principal.tenant_id else [])
-    issued = datetime.fromtimestamp(principal.iat, UTC)
-    # One round trip for both checks: this runs on every authenticated request.
-    cut_off = exists().where(TokenCutoff.scope.in_(scopes), TokenCutoff.not_before > issued)
-    revoked = exists().where(RevokedToken.jti == principal.jti) if principal.jti else false()
-    locked_out = (
-        exists().where(Tenant.id == principal.tenant_id, Tenant.status.in_(LOCKED_OUT_STATUSES))
-        if principal.tenant_id
-        else false()
-    )
     db = await reads.connection()
     is_revoked, is_cut_off, is_locked_out = (
-        await db.execute(select(revoked, cut_off, locked_out))
+        await db.execute(
+            _ACCESS_CHECK,
+            {
+                "jti": principal.jti,
+                "scopes": scopes,
+                "issued": datetime.fromtimestamp(principal.iat, UTC),
+                "tenant_id": principal.tenant_id,
+            },
+        )
     ).one()
     if is_revoked:
         raise Forbidden("token_revoked", "this token has been revoked")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from syston.core.db import OperationStep, ProvisioningStep, Tenant, TenantOperation, TenantResources
@@ -91,6 +91,16 @@ _STATUS_COLUMNS = (
     ProvisioningStep.error_code.label("step_error_code"),
     ProvisioningStep.error_message.label("step_error_message"),
 )
+# Built once: constructing the statement cost about as much CPU as running it.
+_STATUS_READ = (
+    select(*_STATUS_COLUMNS)
+    .select_from(Tenant)
+    .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+    .outerjoin(TenantOperation, TenantOperation.tenant_id == Tenant.id)
+    .outerjoin(ProvisioningStep, ProvisioningStep.tenant_id == Tenant.id)
+    .where(Tenant.id == bindparam("tenant_id"))
+    .order_by(ProvisioningStep.position)
+)
 
 
 async def read_provision_status(
@@ -104,17 +114,7 @@ async def read_provision_status(
     The webhook URL is the one events go to: the tenant's own (admin-set), else the platform's
     current MAKE_WEBHOOK_URL (`platform_webhook_url`) once the tenant is registered there.
     """
-    rows = (
-        await db.execute(
-            select(*_STATUS_COLUMNS)
-            .select_from(Tenant)
-            .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
-            .outerjoin(TenantOperation, TenantOperation.tenant_id == Tenant.id)
-            .outerjoin(ProvisioningStep, ProvisioningStep.tenant_id == Tenant.id)
-            .where(Tenant.id == tenant_id)
-            .order_by(ProvisioningStep.position)
-        )
-    ).all()
+    rows = (await db.execute(_STATUS_READ, {"tenant_id": tenant_id})).all()
     if not rows:
         raise TenantNotFoundError(tenant_id)
     tenant = rows[0]
