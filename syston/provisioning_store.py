@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from syston.core.db import (
     Owner,
@@ -25,6 +25,52 @@ from syston.lifecycle_events import enqueue
 from syston.models import BeginResult, StepName, steps_for
 
 MAX_ERROR_MESSAGE = 1000
+
+# The statements every step runs, built once and run on the connection (Core, not the ORM's
+# bulk-update path): building and synchronising them was most of the ledger's CPU per step
+# (bench/README.md). Bind names are prefixed so they never clash with column names.
+_steps = cast(Table, ProvisioningStep.__table__)
+_resources = cast(Table, TenantResources.__table__)
+_START_STEP = (
+    update(_steps)
+    .where(_steps.c.tenant_id == bindparam("b_tenant"), _steps.c.name == bindparam("b_step"))
+    .values(
+        status="running",
+        attempts=_steps.c.attempts + 1,
+        started_at=func.coalesce(_steps.c.started_at, bindparam("b_now")),
+        completed_at=None,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_steps.c.attempts)
+)
+_COMPLETE_STEP = (
+    update(_steps)
+    .where(_steps.c.tenant_id == bindparam("b_tenant"), _steps.c.name == bindparam("b_step"))
+    .values(
+        status="completed",
+        completed_at=bindparam("b_now"),
+        error_code=None,
+        error_message=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_CONTEXT = (
+    select(
+        Tenant.id,
+        Tenant.slug,
+        Tenant.club_name,
+        Tenant.plan,
+        Owner.email,
+        TenantResources.spreadsheet_id,
+        TenantResources.spreadsheet_url,
+        TenantResources.webhook_url,
+        TenantResources.webhook_registered_at,
+    )
+    .join(Owner, Owner.tenant_id == Tenant.id)
+    .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
+    .where(Tenant.id == bindparam("b_tenant"))
+    .limit(1)
+)
 
 
 class TenantNotFound(LookupError):
@@ -142,24 +188,16 @@ class ProvisioningStore:
     async def start_step(self, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
         """Mark a step running and count the attempt, and read what the step needs — in one
         transaction. Returns the attempt number and the tenant's context."""
-        now = utcnow()
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(ProvisioningStep)
-                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
-                .values(
-                    status="running",
-                    attempts=ProvisioningStep.attempts + 1,
-                    started_at=func.coalesce(ProvisioningStep.started_at, now),
-                    completed_at=None,
-                    updated_at=now,
+            db = await session.connection()
+            attempts = (
+                await db.execute(
+                    _START_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": utcnow()}
                 )
-                .returning(ProvisioningStep.attempts)
-            )
-            attempts = result.scalar_one_or_none()
+            ).scalar_one_or_none()
             if attempts is None:
                 raise TenantNotFound(tenant_id)
-            return int(attempts), await self._context(session, tenant_id)
+            return int(attempts), await self._context(db, tenant_id)
 
     async def step_retrying(self, tenant_id: str, step: str, code: str, message: str) -> None:
         await self._set_step(
@@ -170,25 +208,18 @@ class ProvisioningStore:
         """Mark a step completed and store the resources it produced, in one transaction."""
         now = utcnow()
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(ProvisioningStep)
-                .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
-                .values(
-                    status="completed",
-                    completed_at=now,
-                    error_code=None,
-                    error_message=None,
-                    updated_at=now,
-                )
-            )
+            db = await session.connection()
+            await db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
             if resources:
-                stored = await session.execute(
-                    update(TenantResources)
-                    .where(TenantResources.tenant_id == tenant_id)
+                stored = await db.execute(
+                    update(_resources)
+                    .where(_resources.c.tenant_id == tenant_id)
                     .values(updated_at=now, **resources)
                 )
-                if not stored.rowcount:  # type: ignore[attr-defined]
-                    session.add(TenantResources(tenant_id=tenant_id, updated_at=now, **resources))
+                if not stored.rowcount:
+                    await db.execute(
+                        insert(_resources).values(tenant_id=tenant_id, updated_at=now, **resources)
+                    )
 
     async def record_failure(self, tenant_id: str, step: str, code: str, message: str) -> None:
         """Provisioning stopped on an error retrying won't fix: the step and tenant say why."""
@@ -316,29 +347,20 @@ class ProvisioningStore:
                 activated=True, duration_ms=int((now - started).total_seconds() * 1000)
             )
 
-    async def _context(self, session: AsyncSession, tenant_id: str) -> ProvisioningContext:
-        row = (
-            await session.execute(
-                select(Tenant, Owner.email, TenantResources)
-                .join(Owner, Owner.tenant_id == Tenant.id)
-                .outerjoin(TenantResources, TenantResources.tenant_id == Tenant.id)
-                .where(Tenant.id == tenant_id)
-                .limit(1)
-            )
-        ).one_or_none()
+    async def _context(self, db: AsyncConnection, tenant_id: str) -> ProvisioningContext:
+        row = (await db.execute(_CONTEXT, {"b_tenant": tenant_id})).one_or_none()
         if row is None:
             raise TenantNotFound(tenant_id)
-        tenant, email, resources = row
         return ProvisioningContext(
-            tenant_id=tenant.id,
-            slug=tenant.slug,
-            club_name=tenant.club_name,
-            plan=tenant.plan,
-            owner_email=email,
-            spreadsheet_id=resources.spreadsheet_id if resources else None,
-            spreadsheet_url=resources.spreadsheet_url if resources else None,
-            tenant_webhook_url=resources.webhook_url if resources else None,
-            webhook_registered=bool(resources and resources.webhook_registered_at),
+            tenant_id=row.id,
+            slug=row.slug,
+            club_name=row.club_name,
+            plan=row.plan,
+            owner_email=row.email,
+            spreadsheet_id=row.spreadsheet_id,
+            spreadsheet_url=row.spreadsheet_url,
+            tenant_webhook_url=row.webhook_url,
+            webhook_registered=row.webhook_registered_at is not None,
         )
 
     async def _set_step(self, tenant_id: str, step: str, **values: Any) -> None:
