@@ -35,10 +35,12 @@ _LINE = re.compile(r":\d+\)$")
 
 
 def top_table(path: Path, top: int) -> str:
-    """The `top` functions by self and by inclusive samples in a py-spy raw file."""
+    """A py-spy raw file as three tables: self samples by package, self samples by function,
+    and inclusive samples of our own functions (the project's packages)."""
     total = 0
     own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
+    by_package: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
@@ -51,15 +53,39 @@ def top_table(path: Path, top: int) -> str:
             continue
         total += n
         own[frames[-1]] += n
+        by_package[_package(frames[-1])] += n
         for frame in set(frames):
-            inclusive[frame] += n
+            if _package(frame) in OUR_PACKAGES and "syston/cli/" not in frame:
+                ours[frame] += n
     if not total:
         return "  (no samples)"
-    rows = [f"  {total} samples"]
-    rows += ["  self:"] + [f"    {c * 100 / total:5.1f}%  {f}" for f, c in own.most_common(top)]
-    rows += ["  inclusive:"]
-    rows += [f"    {c * 100 / total:5.1f}%  {f}" for f, c in inclusive.most_common(top)]
-    return "\n".join(rows)
+
+    def rows(title: str, counter: collections.Counter[str]) -> list[str]:
+        return [f"  {title}:"] + [
+            f"    {c * 100 / total:5.1f}%  {f}" for f, c in counter.most_common(top)
+        ]
+
+    return "\n".join(
+        [
+            f"  {total} samples (GIL held)",
+            *rows("self, by package", by_package),
+            *rows("self, by function", own),
+            *rows("inclusive, our code", ours),
+        ]
+    )
+
+
+OUR_PACKAGES = {"syston", "api", "workflows", "activities", "integrations", "emulators", "worker"}
+_FILE = re.compile(r"\(([^):]+)")
+
+
+def _package(frame: str) -> str:
+    """The top-level package (or stdlib module) of a frame like `f (pkg/mod.py)`."""
+    match = _FILE.search(frame)
+    if match is None:
+        return "?"
+    name = match.group(1).lstrip("<").split("/")[0]
+    return name.removesuffix(".py") or "?"
 
 
 async def main() -> None:

@@ -22,6 +22,9 @@ JWT_SECRET_FILE = "jwt_secret"
 SIGNING_SECRET_FILE = "webhook_signing_secret"
 DEV_KEY_FILE = "dev-service-account.json"
 STARTUP_TIMEOUT = 90.0  # seconds; a cold Temporal start on 2 busy cores takes ~10 s
+# With LOG_LEVEL above INFO the worker's `worker_started` line is never written: it counts as up
+# once it has stayed alive this long (a bad setting makes it exit sooner).
+QUIET_WORKER_START = 5.0
 SUPERVISOR_PID_VAR = "SYSTON_SUPERVISOR_PID"
 GRACE_PERIOD = 10.0  # seconds between SIGTERM and SIGKILL
 BANNER_TOKEN_TTL = 12 * 3600  # the printed tokens outlive a working day's session
@@ -73,6 +76,7 @@ class DevPlan:
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)
     emulators: bool = False
+    log_level: str = "INFO"  # the children's LOG_LEVEL
 
 
 def say(message: str) -> None:
@@ -137,7 +141,7 @@ def plan_dev_stack(options: DevOptions, environ: dict[str, str] | None = None) -
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env["SYSTON_DATA_DIR"] = str(data_dir)
-    plan = DevPlan(data_dir=data_dir, env=env)
+    plan = DevPlan(data_dir=data_dir, env=env, log_level=settings.log_level.upper())
     note = plan.notes.append
 
     if settings.jwt_secret is None:

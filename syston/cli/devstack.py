@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -39,6 +40,7 @@ import httpx
 
 from syston.cli import temporal_server
 from syston.cli.dev_output import (
+    READY_POLL_SECONDS,
     Relay,
     Stopwatch,
     banner,
@@ -50,6 +52,7 @@ from syston.cli.dev_output import (
 from syston.cli.dev_plan import (
     GRACE_PERIOD,
     HOST,
+    QUIET_WORKER_START,
     STARTUP_TIMEOUT,
     SUPERVISOR_PID_VAR,
     DevOptions,
@@ -223,15 +226,28 @@ class DevStack:
         self.ready("migrate", "database at the newest schema")
 
     def wait_for_worker(self, worker: Child, log_offset: int) -> None:
-        """The worker logs `worker_started` once it polls the task queue."""
+        """The worker logs `worker_started` once it polls the task queue (unless LOG_LEVEL is
+        above INFO: then it is up once it has stayed alive for QUIET_WORKER_START)."""
         log_file = Path(self.plan.env["LOG_FILE"])
 
         def alive() -> bool:
             return worker.alive() and not self.stop_requested.is_set()
 
-        if wait_for_event(log_file, log_offset, "worker_started", alive, STARTUP_TIMEOUT):
+        if logging.getLevelName(self.plan.log_level) not in (logging.DEBUG, logging.INFO):
+            # LOG_LEVEL hides the line this waits for: a worker still alive after a few
+            # seconds counts as up (its warnings and errors still show).
+            deadline = time.monotonic() + QUIET_WORKER_START
+            while alive() and time.monotonic() < deadline:
+                time.sleep(READY_POLL_SECONDS)
+            if worker.alive() and not self.stop_requested.is_set():
+                self.ready(
+                    "worker", f"running (LOG_LEVEL={self.plan.log_level} hides its ready line)"
+                )
+                return
+        elif wait_for_event(log_file, log_offset, "worker_started", alive, STARTUP_TIMEOUT):
             self.ready("worker", "polling its task queue")
-        elif not self.stop_requested.is_set():
+            return
+        if not self.stop_requested.is_set():
             raise DevStackError(
                 self._death_message(worker)
                 if not worker.alive()

@@ -55,10 +55,13 @@ def test_every_flag_of_the_recipe_is_one_the_script_accepts(command: list[str]) 
 def test_the_profile_table_counts_self_and_inclusive_samples(tmp_path: Path) -> None:
     raw = tmp_path / "worker.txt"
     raw.write_text(
-        'process 1:"worker";thread (0x1);main (w.py:1);step (a.py:10);query (db.py:5) 3\n'
-        'process 1:"worker";main (w.py:1);step (a.py:11) 1\n'
+        'process 1:"worker";thread (0x1);main (worker.py:1);'
+        "step (activities/provisioning.py:10);execute (sqlalchemy/orm/session.py:5) 3\n"
+        'process 1:"worker";main (worker.py:1);step (activities/provisioning.py:11) 1\n'
     )
     table = top_table(raw, 5)
     assert "4 samples" in table
-    assert "75.0%  query (db.py)" in table  # self
-    assert "100.0%  step (a.py)" in table  # inclusive, lines merged
+    assert "75.0%  sqlalchemy" in table  # self, by package
+    assert "75.0%  execute (sqlalchemy/orm/session.py)" in table  # self, by function
+    assert "100.0%  step (activities/provisioning.py)" in table  # ours, lines merged
+    assert "session.py)" not in table.split("inclusive, our code")[1]

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syston.cli.dev_plan import DevOptions, DevStackError, plan_dev_stack
+from syston.cli.dev_plan import QUIET_WORKER_START, DevOptions, DevStackError, plan_dev_stack
+from syston.cli.devstack import Child, DevStack
 from syston.cli.temporal_server import port_is_free
 from tests.support.cli import clean_environ, free_port, run_syston
 from tests.support.processes import DevStackRun, alive, children_of, group_alive
@@ -54,6 +55,35 @@ def test_missing_settings_get_local_defaults_and_are_announced(tmp_path: Path) -
         "LOG_FILE",
     ):
         assert name in notes
+
+
+@pytest.mark.parametrize("level", ["WARNING", "error"])
+def test_a_worker_whose_log_level_hides_its_ready_line_counts_as_up_while_it_runs(
+    tmp_path: Path, level: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # LOG_LEVEL=WARNING used to stop the whole stack after 90 s: `worker_started` is an info
+    # line, and the supervisor waited for it.
+    env = clean_environ(tmp_path / "data") | {"LOG_LEVEL": level}
+    plan = plan_dev_stack(DevOptions(), env)
+    assert plan.log_level == level.upper()
+    stack = DevStack(DevOptions(), plan)
+    sleeper = Child("worker", ["sleep", "60"])
+    sleeper.start(os.environ.copy())
+    try:
+        started = time.monotonic()
+        stack.wait_for_worker(sleeper, 0)  # nothing is ever logged
+        assert time.monotonic() - started < QUIET_WORKER_START + 5
+    finally:
+        sleeper.signal_group(signal.SIGKILL)
+    assert "worker     ready" in capsys.readouterr().err
+
+
+def test_a_worker_that_dies_at_a_quiet_log_level_is_an_error(tmp_path: Path) -> None:
+    plan = plan_dev_stack(DevOptions(), clean_environ(tmp_path / "data") | {"LOG_LEVEL": "WARNING"})
+    quitter = Child("worker", ["sh", "-c", "exit 3"])
+    quitter.start(os.environ.copy())
+    with pytest.raises(DevStackError, match="worker"):
+        DevStack(DevOptions(), plan).wait_for_worker(quitter, 0)
 
 
 def test_a_restart_reuses_the_generated_secret_and_key(tmp_path: Path) -> None:
