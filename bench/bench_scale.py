@@ -39,6 +39,12 @@ async def sample_rss(stack: Stack, samples: list[tuple[float, dict[str, int]]]) 
         await asyncio.sleep(RSS_EVERY_SECONDS)
 
 
+def rss_at(samples: list[tuple[float, dict[str, int]]], moment: float) -> dict[str, int]:
+    """The RSS sample taken last before `moment`."""
+    before = [rss for at, rss in samples if at <= moment]
+    return before[-1] if before else {}
+
+
 async def run_database(database: str, tenants: int, window: int, concurrency: int) -> bool:
     stack = await Stack(database=database).start()
     samples: list[tuple[float, dict[str, int]]] = []
@@ -81,6 +87,9 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
             sampler.cancel()
         events = await history_events(client, last_workflow)
         db_bytes = stack.database_bytes() - bytes_before
+        temporal_bytes = sum(
+            p.stat().st_size for p in stack.data_dir.glob("temporal.db*") if p.is_file()
+        )
     finally:
         stack.stop()
 
@@ -90,7 +99,11 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
     for k in range(1, len(edges)):
         rate = window / (edges[k] - edges[k - 1])
         rates.append(rate)
-        print(f"  tenants {(k - 1) * window + 1:>6}-{k * window:<6} {rate:7.2f} tenants/s")
+        rss = {role: n / MiB for role, n in rss_at(samples, edges[k]).items()}
+        print(
+            f"  tenants {(k - 1) * window + 1:>6}-{k * window:<6} {rate:7.2f} tenants/s"
+            f"   RSS api {rss.get('api', 0):6.1f} MiB, worker {rss.get('worker', 0):6.1f} MiB"
+        )
     flat = rates[-1] / rates[0] if rates else float("nan")
     ok = flat >= 0.9
     print(f"  last window ÷ first: {flat:.2f}  (target ≥ 0.9: {'ok' if ok else 'MISSED'})")
@@ -103,7 +116,9 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
                 f"  peak {max(series) / MiB:6.1f} MiB  ({len(series)} samples)"
             )
     print(f"  database bytes per tenant: {db_bytes / tenants:,.0f}")
-    print(f"  Temporal history events per tenant: {events}", flush=True)
+    print(f"  Temporal history events per tenant: {events}")
+    print(f"  Temporal dev server's database bytes per tenant: {temporal_bytes / tenants:,.0f}")
+    print(flush=True)
     return ok
 
 
