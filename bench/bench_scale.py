@@ -49,6 +49,7 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
     stack = await Stack(database=database).start()
     samples: list[tuple[float, dict[str, int]]] = []
     finished: list[float] = []
+    cpu_marks: list[dict[str, float]] = []  # CPU seconds by role at each window's end
     last_workflow = ""
     try:
         client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
@@ -79,8 +80,10 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
                     await wait_result(client, last_workflow)
                     finished.append(time.perf_counter())
                     if len(finished) % window == 0:
+                        cpu_marks.append(stack.cpu())
                         print(f"[{database}] {len(finished)} active", flush=True)
 
+            cpu_marks.append(stack.cpu())
             sampler = asyncio.create_task(sample_rss(stack, samples))
             start = time.perf_counter()
             await asyncio.gather(*(signer() for _ in range(concurrency)))
@@ -100,9 +103,15 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
         rate = window / (edges[k] - edges[k - 1])
         rates.append(rate)
         rss = {role: n / MiB for role, n in rss_at(samples, edges[k]).items()}
+        cpu = {
+            role: (cpu_marks[k][role] - cpu_marks[k - 1][role]) * 1000 / window
+            for role in ("api", "worker", "temporal")
+        }
         print(
             f"  tenants {(k - 1) * window + 1:>6}-{k * window:<6} {rate:7.2f} tenants/s"
             f"   RSS api {rss.get('api', 0):6.1f} MiB, worker {rss.get('worker', 0):6.1f} MiB"
+            f"   CPU ms/tenant api {cpu['api']:5.1f}, worker {cpu['worker']:5.1f},"
+            f" temporal {cpu['temporal']:5.1f}"
         )
     flat = rates[-1] / rates[0] if rates else float("nan")
     ok = flat >= 0.9
