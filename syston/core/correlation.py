@@ -134,6 +134,13 @@ class _WorkflowOutbound(temporalio.worker.WorkflowOutboundInterceptor):
         input.headers = _with_request_id(input.headers, self._inbound.request_id)
         return super().start_activity(input)
 
+    def start_local_activity(
+        self, input: temporalio.worker.StartLocalActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        # begin_provisioning runs as a local activity: its lines carry the request id too
+        input.headers = _with_request_id(input.headers, self._inbound.request_id)
+        return super().start_local_activity(input)
+
 
 class _ActivityInbound(temporalio.worker.ActivityInboundInterceptor):
     def __init__(
