@@ -24,7 +24,7 @@ status is a gauge read from the database at scrape time (one GROUP BY, cached a 
              syston_provision_duration_seconds{plan}   signup to active, histogram
              syston_lifecycle_operations_total{operation,outcome}   completed | failed
              syston_lifecycle_events_total{type,outcome}   delivered | retrying | abandoned
-    both     syston_intake_pending                     gauge: accepted, workflow not started
+    both     syston_intake_pending                     gauge: accepted, run not begun yet
              syston_intake_oldest_pending_seconds      gauge: age of the oldest of those
              syston_intake_relayed_total{how}          workflows started: immediate | relay
              syston_intake_relay_failures_total{how,reason}   unavailable | timeout | error
@@ -68,7 +68,7 @@ class IntakeMetrics:
         r = registry
         self.pending = Gauge(
             "syston_intake_pending",
-            "Accepted signups whose provisioning workflow has not started yet",
+            "Accepted signups whose provisioning run has not begun yet",
             registry=r,
         )
         self.oldest_seconds = Gauge(
