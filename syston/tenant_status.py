@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -136,19 +138,7 @@ async def read_provision_status(
         spreadsheet_url=tenant.spreadsheet_url,
         webhook_url=tenant.webhook_url
         or (platform_webhook_url if tenant.webhook_registered_at else None),
-        steps=[
-            StepRecord(
-                name=row.step_name,
-                status=row.step_status,
-                attempts=row.step_attempts,
-                started_at=row.step_started_at,
-                completed_at=row.step_completed_at,
-                error_code=row.step_error_code,
-                error_message=row.step_error_message,
-            )
-            for row in rows
-            if row.step_name is not None
-        ],
+        steps=_step_records(rows),
         operation=operation,
     )
 
@@ -184,19 +174,7 @@ async def _read_operation(
         plan=op.plan,
         previous_plan=op.previous_plan,
         delete_after=op.delete_after,
-        steps=[
-            StepRecord(
-                name=row.step_name,
-                status=row.step_status,
-                attempts=row.step_attempts,
-                started_at=row.step_started_at,
-                completed_at=row.step_completed_at,
-                error_code=row.step_error_code,
-                error_message=row.step_error_message,
-            )
-            for row in rows
-            if row.step_name is not None
-        ],
+        steps=_step_records(rows),
     )
 
 
@@ -209,3 +187,20 @@ _OPERATION_STEP_COLUMNS = (
     OperationStep.error_code.label("step_error_code"),
     OperationStep.error_message.label("step_error_message"),
 )
+
+
+def _step_records(rows: Sequence[Any]) -> list[StepRecord]:
+    """The steps of a status read's rows (labelled `step_*`; none on an outer join's miss)."""
+    return [
+        StepRecord(
+            name=row.step_name,
+            status=row.step_status,
+            attempts=row.step_attempts,
+            started_at=row.step_started_at,
+            completed_at=row.step_completed_at,
+            error_code=row.step_error_code,
+            error_message=row.step_error_message,
+        )
+        for row in rows
+        if row.step_name is not None
+    ]
