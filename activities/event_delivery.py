@@ -83,22 +83,43 @@ class EventDispatcher:
                 await asyncio.sleep(self._poll)
 
     async def drain_once(self) -> int:
-        """Deliver every event due now (one batch); how many were attempted."""
+        """Deliver every event due now (one batch); how many were attempted.
+
+        The delivered ones are settled together, in one transaction after the batch: a worker
+        that dies before it sends them again when their lease ends (receivers deduplicate)."""
         due = await self._outbox.claim_due(BATCH, LEASE)
-        await asyncio.gather(*(self._deliver(event) for event in due))
+        if not due:
+            return 0
+        outcomes = await asyncio.gather(*(self._deliver(event) for event in due))
+        delivered = [
+            (event, status)
+            for event, status in zip(due, outcomes, strict=True)
+            if status is not None
+        ]
+        await self._outbox.delivered([(event.id, status) for event, status in delivered])
+        for event, status in delivered:
+            log_event(
+                "lifecycle_event_delivered",
+                tenant_id=event.tenant_id,
+                event_id=event.id,
+                type=event.type,
+                url=mask_url(self._target(event)[0]),
+                attempt=event.attempts,
+                status=status,
+            )
         return len(due)
 
-    async def _deliver(self, event: PendingEvent) -> None:
-        own = event.target_url if event.target_url != self._platform_url else None
-        url = own or self._platform_url
+    async def _deliver(self, event: PendingEvent) -> int | None:
+        """Send one event: the receiver's status, or None when the attempt failed (recorded)."""
+        url, own = self._target(event)
         if not url:
             await self._failed(event, "no webhook: neither the tenant's nor MAKE_WEBHOOK_URL", None)
-            return
+            return None
         body = event.body.encode()
         headers = signature_headers(self._keys, event.id, int(event.created_at.timestamp()), body)
         try:
-            status = await self._make.post(
-                url, body, headers, client=self._tenant_client if own else None
+            return await self._make.post(
+                url, body, headers, client=self._tenant_client if own is not None else None
             )
         except WebhookUrlRejected as exc:
             await self._failed(event, f"webhook URL refused: {exc.reason}", None, url)
@@ -106,17 +127,12 @@ class EventDispatcher:
             await self._failed(event, f"{exc.code}: {exc.message}", exc.status, url)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             await self._failed(event, f"UPSTREAM_ERROR: {type(exc).__name__}", None, url)
-        else:
-            await self._outbox.delivered(event.id, status)
-            log_event(
-                "lifecycle_event_delivered",
-                tenant_id=event.tenant_id,
-                event_id=event.id,
-                type=event.type,
-                url=mask_url(url),
-                attempt=event.attempts,
-                status=status,
-            )
+        return None
+
+    def _target(self, event: PendingEvent) -> tuple[str | None, str | None]:
+        """Where the event goes, and that URL again when it is the tenant's own (policed)."""
+        own = event.target_url if event.target_url != self._platform_url else None
+        return own or self._platform_url, own
 
     async def _failed(
         self, event: PendingEvent, error: str, status: int | None, url: str | None = None

@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from syston.core.db import LifecycleEvent, TenantResources, utcnow
+from syston.core.db import LifecycleEvent, TenantResources, transaction, utcnow
 from syston.models import LifecycleEventType
 
 MAX_ERROR_CHARS = 500
@@ -47,36 +48,86 @@ def render_body(
     )
 
 
+_events = cast(Table, LifecycleEvent.__table__)
+_resources = cast(Table, TenantResources.__table__)
+# Built once and run on the session's connection (Core, not the ORM's unit of work): the
+# activation's transaction and the dispatcher run them for every tenant (bench/README.md).
+_ENQUEUE = insert(_events).values(
+    id=bindparam("b_id"),
+    tenant_id=bindparam("b_tenant"),
+    type=bindparam("b_type"),
+    body=bindparam("b_body"),
+    created_at=bindparam("b_now"),
+    # the tenant's admin-set URL of this moment (NULL: the platform's hook)
+    target_url=select(_resources.c.webhook_url)
+    .where(_resources.c.tenant_id == bindparam("b_tenant"))
+    .scalar_subquery(),
+    status="pending",
+    attempts=0,
+    next_attempt_at=bindparam("b_now"),
+)
+_EVENT_EXISTS = select(_events.c.id).where(_events.c.id == bindparam("b_id"))
+_DUE = (
+    select(_events.c.id)
+    .where(_events.c.status == "pending", _events.c.next_attempt_at <= bindparam("b_now"))
+    .order_by(_events.c.next_attempt_at)
+    .limit(bindparam("b_limit"))
+    # PostgreSQL: dispatchers claiming at the same moment take different events
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(_events)
+    .where(
+        _events.c.id.in_(_DUE),
+        # re-checked on the row itself: an event another dispatcher leased meanwhile is not due
+        _events.c.status == "pending",
+        _events.c.next_attempt_at <= bindparam("b_now"),
+    )
+    .values(next_attempt_at=bindparam("b_lease"), attempts=_events.c.attempts + 1)
+    .returning(
+        _events.c.id,
+        _events.c.tenant_id,
+        _events.c.type,
+        _events.c.body,
+        _events.c.created_at,
+        _events.c.target_url,
+        _events.c.attempts,
+    )
+)
+_DELIVERED = (
+    update(_events)
+    .where(_events.c.id == bindparam("b_id"), _events.c.status == "pending")
+    .values(
+        status="delivered",
+        delivered_at=bindparam("b_now"),
+        last_status=bindparam("b_status"),
+        last_error=None,
+    )
+)
+
+
 async def enqueue(
-    session: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     tenant_id: str,
     type_: LifecycleEventType,
     data: dict[str, Any],
     *,
     event_id: str | None = None,
 ) -> str:
-    """Add the event to `session` (committed with the change); the tenant's admin-set webhook
-    URL of this moment is its target (None: the platform's). With `event_id`, a repeat adds
-    nothing."""
-    if event_id is not None and await session.get(LifecycleEvent, event_id) is not None:
+    """Add the event to the transaction of `db` (committed with the change); the tenant's
+    admin-set webhook URL of this moment is its target (None: the platform's). With
+    `event_id`, a repeat adds nothing."""
+    if isinstance(db, AsyncSession):
+        await db.flush()  # the statements below see the change the event announces
+        db = await db.connection()
+    if event_id is not None and (await db.execute(_EVENT_EXISTS, {"b_id": event_id})).first():
         return event_id
     event_id = event_id or new_event_id()
     now = utcnow().replace(microsecond=0)
-    target = await session.scalar(
-        select(TenantResources.webhook_url).where(TenantResources.tenant_id == tenant_id)
-    )
-    session.add(
-        LifecycleEvent(
-            id=event_id,
-            tenant_id=tenant_id,
-            type=type_,
-            body=render_body(event_id, type_, now, tenant_id, data),
-            created_at=now,
-            target_url=target,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-        )
+    body = render_body(event_id, type_, now, tenant_id, data)
+    await db.execute(
+        _ENQUEUE,
+        {"b_id": event_id, "b_tenant": tenant_id, "b_type": type_, "b_body": body, "b_now": now},
     )
     return event_id
 
@@ -99,52 +150,25 @@ class EventOutbox:
         self._sessions = sessions
 
     async def claim_due(self, limit: int, lease: timedelta) -> list[PendingEvent]:
-        """Up to `limit` due events, each leased to this caller until `lease` from now (a
+        """Up to `limit` due events, each leased to this caller until `lease` from now (one
         conditional update: two dispatchers never claim the same attempt)."""
         now = utcnow()
-        async with self._sessions.begin() as session:
-            due = (
-                await session.execute(
-                    select(LifecycleEvent.id, LifecycleEvent.next_attempt_at)
-                    .where(
-                        LifecycleEvent.status == "pending", LifecycleEvent.next_attempt_at <= now
-                    )
-                    .order_by(LifecycleEvent.next_attempt_at)
-                    .limit(limit)
-                )
-            ).all()
-            claimed: list[PendingEvent] = []
-            for event_id, due_at in due:
-                row = (
-                    await session.execute(
-                        update(LifecycleEvent)
-                        .where(
-                            LifecycleEvent.id == event_id,
-                            LifecycleEvent.status == "pending",
-                            LifecycleEvent.next_attempt_at == due_at,
-                        )
-                        .values(next_attempt_at=now + lease, attempts=LifecycleEvent.attempts + 1)
-                        .returning(LifecycleEvent)
-                    )
-                ).scalar_one_or_none()
-                if row is not None:
-                    claimed.append(
-                        PendingEvent(
-                            row.id,
-                            row.tenant_id,
-                            row.type,
-                            row.body,
-                            row.created_at,
-                            row.target_url,
-                            row.attempts,
-                        )
-                    )
-            return claimed
+        params = {"b_now": now, "b_lease": now + lease, "b_limit": limit}
+        async with transaction(self._sessions) as db:
+            rows = (await db.execute(_CLAIM, params)).all()
+        return sorted((PendingEvent(*row) for row in rows), key=lambda e: e.created_at)
 
-    async def delivered(self, event_id: str, status: int) -> None:
-        await self._settle(
-            event_id, status="delivered", delivered_at=utcnow(), last_status=status, last_error=None
-        )
+    async def delivered(self, outcomes: Sequence[tuple[str, int]]) -> None:
+        """Settle delivered events, (event id, the receiver's status) each, in one
+        transaction."""
+        if not outcomes:
+            return
+        now = utcnow()
+        rows = [
+            {"b_id": event_id, "b_status": status, "b_now": now} for event_id, status in outcomes
+        ]
+        async with transaction(self._sessions) as db:
+            await db.execute(_DELIVERED, rows)
 
     async def failed(
         self, event_id: str, error: str, status: int | None, retry_at: datetime | None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from syston.core.db import (
@@ -19,6 +19,7 @@ from syston.core.db import (
     ProvisionRequest,
     Tenant,
     TenantResources,
+    transaction,
     utcnow,
 )
 from syston.lifecycle_events import enqueue
@@ -54,6 +55,63 @@ _COMPLETE_STEP = (
         updated_at=bindparam("b_now"),
     )
 )
+_tenants = cast(Table, Tenant.__table__)
+_intake = cast(Table, ProvisionRequest.__table__)
+_step_of_tenant = _steps.c.tenant_id == bindparam("b_tenant")
+_BEGIN_RUN = (
+    update(_tenants)
+    .where(_tenants.c.id == bindparam("b_tenant"))
+    .values(
+        workflow_run_id=bindparam("b_run"),
+        provision_started_at=func.coalesce(_tenants.c.provision_started_at, bindparam("b_now")),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_tenants.c.status)
+)
+_STEP_STATES = select(_steps.c.name, _steps.c.status).where(_step_of_tenant)
+_SETTLE_INTAKE = delete(_intake).where(_intake.c.tenant_id == bindparam("b_tenant"))
+_NO_ERROR = {"error_step": None, "error_code": None, "error_message": None}
+_REPROCESS = (
+    update(_tenants)
+    .where(_tenants.c.id == bindparam("b_tenant"))
+    .values(status="processing", updated_at=bindparam("b_now"), **_NO_ERROR)
+)
+# A forced run of a tenant that was not processing (e.g. active) provisions it anew.
+_FORCE_REPROCESS = _REPROCESS.values(
+    provisioned_at=case((_tenants.c.status != "processing", None), else_=_tenants.c.provisioned_at)
+)
+_RESET_ALL_STEPS = (
+    update(_steps)
+    .where(_step_of_tenant)
+    .values(status="pending", error_code=None, error_message=None, updated_at=bindparam("b_now"))
+)
+_RESET_FAILED_STEPS = (
+    update(_steps)
+    .where(_step_of_tenant, _steps.c.status == "failed")
+    .values(status="pending", updated_at=bindparam("b_now"))
+)
+_REOPEN_ACTIVATION = (
+    update(_steps)
+    .where(_step_of_tenant, _steps.c.name == "mark_active", _steps.c.status == "completed")
+    .values(status="pending", updated_at=bindparam("b_now"))
+)
+_ACTIVATE = (
+    update(_tenants)
+    .where(
+        _tenants.c.id == bindparam("b_tenant"),
+        _tenants.c.status.in_(("processing", "failed")),
+    )
+    .values(
+        status="active",
+        # A re-activation (after a manual override) keeps the first activation's time:
+        # nothing was provisioned again.
+        provisioned_at=func.coalesce(_tenants.c.provisioned_at, bindparam("b_now")),
+        updated_at=bindparam("b_now"),
+        **_NO_ERROR,
+    )
+    .returning(_tenants.c.created_at, _tenants.c.plan)
+)
+_TENANT_EXISTS = select(_tenants.c.id).where(_tenants.c.id == bindparam("b_tenant"))
 _CONTEXT = (
     select(
         Tenant.id,
@@ -110,86 +168,56 @@ class ProvisioningStore:
         The tenant's request to provision (syston.intake) is settled too, whoever started the
         run: had the starter died before deleting it, no relay needs to try again."""
         now = utcnow()
-        async with self._sessions.begin() as session:
-            tenant = await session.get(Tenant, tenant_id, with_for_update=True)
-            if tenant is None:
+        async with transaction(self._sessions) as db:
+            # The update takes the tenant's row lock (a concurrent begin or activation waits).
+            status = (
+                await db.execute(_BEGIN_RUN, {"b_tenant": tenant_id, "b_run": run_id, "b_now": now})
+            ).scalar_one_or_none()
+            if status is None:
                 return BeginResult(found=False)
-            await self._ensure_steps(session, tenant_id, plan)
-            await session.execute(
-                delete(ProvisionRequest).where(ProvisionRequest.tenant_id == tenant_id)
+            steps: dict[str, str] = dict(
+                (await db.execute(_STEP_STATES, {"b_tenant": tenant_id})).all()
             )
-            tenant.workflow_run_id = run_id
-            tenant.provision_started_at = tenant.provision_started_at or now
-            tenant.updated_at = now
+            missing = [
+                {
+                    "tenant_id": tenant_id,
+                    "name": name,
+                    "position": position,
+                    "status": "pending",
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for position, name in enumerate(steps_for(plan))
+                if name not in steps
+            ]
+            if missing:  # a tenant from before signups wrote their steps
+                await db.execute(insert(_steps), missing)
+            await db.execute(_SETTLE_INTAKE, {"b_tenant": tenant_id})
             if force:
-                await session.execute(
-                    update(ProvisioningStep)
-                    .where(ProvisioningStep.tenant_id == tenant_id)
-                    .values(status="pending", error_code=None, error_message=None, updated_at=now)
-                )
-                if tenant.status != "processing":
-                    tenant.status = "processing"
-                    tenant.provisioned_at = None
-                tenant.error_step = tenant.error_code = tenant.error_message = None
-                return BeginResult(found=True, status=tenant.status, completed_steps=[])
-            if tenant.status == "failed":
-                tenant.status = "processing"
-                tenant.error_step = tenant.error_code = tenant.error_message = None
-                await self._reset_failed_steps(session, tenant_id)
-            if tenant.status == "processing":
-                await self._reopen_activation(session, tenant_id, now)
-            rows = await session.execute(
-                select(ProvisioningStep.name).where(
-                    ProvisioningStep.tenant_id == tenant_id,
-                    ProvisioningStep.status == "completed",
-                )
-            )
-            done = set(rows.scalars())
-            completed: list[StepName] = [s for s in steps_for(plan) if s in done]
-            return BeginResult(found=True, status=tenant.status, completed_steps=completed)
+                await db.execute(_RESET_ALL_STEPS, {"b_tenant": tenant_id, "b_now": now})
+                await db.execute(_FORCE_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
+                return BeginResult(found=True, status="processing", completed_steps=[])
+            if status == "failed":
+                status = "processing"
+                await db.execute(_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
+                await db.execute(_RESET_FAILED_STEPS, {"b_tenant": tenant_id, "b_now": now})
+            if status == "processing" and steps.get("mark_active") == "completed":
+                await self._reopen_activation(db, tenant_id, now)
+                steps["mark_active"] = "pending"
+            completed: list[StepName] = [s for s in steps_for(plan) if steps.get(s) == "completed"]
+            return BeginResult(found=True, status=status, completed_steps=completed)
 
-    async def _ensure_steps(self, session: AsyncSession, tenant_id: str, plan: str) -> None:
-        rows = await session.execute(
-            select(ProvisioningStep.name).where(ProvisioningStep.tenant_id == tenant_id)
-        )
-        present = set(rows.scalars())
-        for position, name in enumerate(steps_for(plan)):
-            if name not in present:
-                session.add(
-                    ProvisioningStep(
-                        tenant_id=tenant_id, name=name, position=position, status="pending"
-                    )
-                )
-
-    async def _reopen_activation(
-        self, session: AsyncSession, tenant_id: str, now: datetime
-    ) -> None:
+    async def _reopen_activation(self, db: AsyncConnection, tenant_id: str, now: datetime) -> None:
         """mark_active completes in the same transaction as the tenant turns active, so a
         tenant that is not active while the step says completed was set back by hand (an
         admin override). The step is pending again, so this run re-asserts `active` instead of
         finding nothing to do and leaving the tenant in `processing` for good."""
-        await session.execute(
-            update(ProvisioningStep)
-            .where(
-                ProvisioningStep.tenant_id == tenant_id,
-                ProvisioningStep.name == "mark_active",
-                ProvisioningStep.status == "completed",
-            )
-            .values(status="pending", updated_at=now)
-        )
-
-    async def _reset_failed_steps(self, session: AsyncSession, tenant_id: str) -> None:
-        await session.execute(
-            update(ProvisioningStep)
-            .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.status == "failed")
-            .values(status="pending", updated_at=utcnow())
-        )
+        await db.execute(_REOPEN_ACTIVATION, {"b_tenant": tenant_id, "b_now": now})
 
     async def start_step(self, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
         """Mark a step running and count the attempt, and read what the step needs — in one
         transaction. Returns the attempt number and the tenant's context."""
-        async with self._sessions.begin() as session:
-            db = await session.connection()
+        async with transaction(self._sessions) as db:
             attempts = (
                 await db.execute(
                     _START_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": utcnow()}
@@ -207,8 +235,7 @@ class ProvisioningStore:
     async def complete_step(self, tenant_id: str, step: str, **resources: Any) -> None:
         """Mark a step completed and store the resources it produced, in one transaction."""
         now = utcnow()
-        async with self._sessions.begin() as session:
-            db = await session.connection()
+        async with transaction(self._sessions) as db:
             await db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
             if resources:
                 stored = await db.execute(
@@ -273,7 +300,7 @@ class ProvisioningStore:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 return False
-            await self._reset_failed_steps(session, tenant_id)
+            await session.execute(_RESET_FAILED_STEPS, {"b_tenant": tenant_id, "b_now": now})
             return True
 
     async def reopen(self, tenant_id: str) -> bool:
@@ -301,48 +328,19 @@ class ProvisioningStore:
     async def mark_active(self, tenant_id: str) -> Activation:
         """Conditional transition to active; repeating it changes nothing."""
         now = utcnow()
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Tenant)
-                .where(Tenant.id == tenant_id, Tenant.status.in_(("processing", "failed")))
-                .values(
-                    status="active",
-                    # A re-activation (after a manual override) keeps the first activation's
-                    # time: nothing was provisioned again.
-                    provisioned_at=func.coalesce(Tenant.provisioned_at, now),
-                    updated_at=now,
-                    error_step=None,
-                    error_code=None,
-                    error_message=None,
-                )
-                .returning(Tenant.provision_started_at, Tenant.created_at, Tenant.plan)
-            )
-            row = result.one_or_none()
-            if row is not None:
-                data = {"plan": row[2], "status": "active"}
-                await enqueue(session, tenant_id, "tenant.provisioned", data)
-                # Same transaction: nobody ever reads an active tenant whose last step is
-                # still running.
-                await session.execute(
-                    update(ProvisioningStep)
-                    .where(
-                        ProvisioningStep.tenant_id == tenant_id,
-                        ProvisioningStep.name == "mark_active",
-                    )
-                    .values(
-                        status="completed",
-                        completed_at=now,
-                        error_code=None,
-                        error_message=None,
-                        updated_at=now,
-                    )
-                )
+        params = {"b_tenant": tenant_id, "b_now": now}
+        async with transaction(self._sessions) as db:
+            row = (await db.execute(_ACTIVATE, params)).one_or_none()
             if row is None:
-                exists = await session.get(Tenant, tenant_id)
-                if exists is None:
+                if (await db.execute(_TENANT_EXISTS, params)).first() is None:
                     raise TenantNotFound(tenant_id)
                 return Activation(activated=False, duration_ms=None)
-            started: datetime = row[1]
+            created_at, plan = row
+            await enqueue(db, tenant_id, "tenant.provisioned", {"plan": plan, "status": "active"})
+            # Same transaction: nobody ever reads an active tenant whose last step is still
+            # running.
+            await db.execute(_COMPLETE_STEP, {**params, "b_step": "mark_active"})
+            started: datetime = created_at
             return Activation(
                 activated=True, duration_ms=int((now - started).total_seconds() * 1000)
             )

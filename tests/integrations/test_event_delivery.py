@@ -5,6 +5,8 @@ through the SSRF-safe client."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from syston.core.webhook_signing import generate_signing_secret, parse_signing_s
 from syston.lifecycle_events import EventOutbox, enqueue
 from syston.migrations import migrate_engine
 from syston.webhook_policy import build_safe_client
+from tests.support.database import postgres_database
 from tests.support.emulator_server import RunningEmulator
 from tests.support.resolver import FakeResolver
 
@@ -227,3 +230,50 @@ async def test_the_worker_metrics_count_deliveries(outbox: Outbox) -> None:
         event_sink_var.reset(token)
     text = metrics.render().decode()
     assert 'syston_lifecycle_events_total{outcome="delivered",type="tenant.suspended"} 1.0' in text
+
+
+async def test_a_batch_settles_each_event_by_its_own_outcome(outbox: Outbox) -> None:
+    """The delivered events of a batch are settled together; the one that failed is retried
+    alone, later."""
+    for n in range(4):
+        await outbox.tenant(f"tenant_batch{n}")
+    ids = [await outbox.event(f"tenant_batch{n}") for n in range(4)]
+    outbox.emulator.add_fault(target="make", status=503, count=1)
+    assert await outbox.dispatcher(SECRET).drain_once() == 4
+    rows = [await outbox.row(event_id) for event_id in ids]
+    assert sorted(r.status for r in rows) == ["delivered"] * 3 + ["pending"]
+    assert all(r.attempts == 1 for r in rows)
+    assert all(r.last_status == 200 and r.delivered_at for r in rows if r.status == "delivered")
+    (retrying,) = [r for r in rows if r.status == "pending"]
+    assert retrying.last_status == 503 and retrying.next_attempt_at > utcnow()
+    assert len(lifecycle_deliveries(outbox.emulator)) == 3
+    assert await outbox.dispatcher(SECRET).drain_once() == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_dispatchers_draining_at_once_send_each_event_once(
+    database: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Several workers share the outbox: each event is claimed by exactly one of them."""
+    async with contextlib.AsyncExitStack() as stack:
+        if database == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+        else:
+            url = await stack.enter_async_context(postgres_database())
+        engine = create_engine(url)
+        stack.push_async_callback(engine.dispose)
+        await migrate_engine(engine)
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        shared = Outbox(sessionmaker(engine), http, emulator)
+        for n in range(30):
+            await shared.tenant(f"tenant_race{n:02d}")
+            await shared.event(f"tenant_race{n:02d}")
+        dispatchers = [shared.dispatcher(SECRET) for _ in range(4)]
+        attempted = 0
+        while True:
+            counts = await asyncio.gather(*(d.drain_once() for d in dispatchers))
+            attempted += sum(counts)
+            if not any(counts):
+                break
+    ids = [d["body"]["id"] for d in lifecycle_deliveries(emulator)]
+    assert attempted == 30 and len(ids) == 30 and len(set(ids)) == 30
