@@ -34,15 +34,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from syston.core.db import ProvisionRequest, Tenant, utcnow
 from syston.core.errors import Unavailable
 from syston.core.logs import log_event, request_id_var
 from syston.provisioning_client import TemporalGateway
+
+_INTAKE = cast(Table, ProvisionRequest.__table__)
 
 # The accepting API's own start normally takes milliseconds; past this the relay takes over.
 IMMEDIATE_START_TIMEOUT = 3.0
@@ -105,10 +107,10 @@ class ProvisionIntake:
     # -- the signup's side -----------------------------------------------------------------
 
     @staticmethod
-    async def file(session: AsyncSession, tenant_id: str, now: datetime) -> None:
+    async def file(db: AsyncConnection, tenant_id: str, now: datetime) -> None:
         """Add the request to provision to the signup's transaction."""
-        await session.execute(
-            insert(ProvisionRequest).values(
+        await db.execute(
+            insert(_INTAKE).values(
                 tenant_id=tenant_id,
                 requested_at=now,
                 available_at=now + INTAKE_GRACE,

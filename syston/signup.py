@@ -18,10 +18,11 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import insert, or_, select, union_all, update
+from sqlalchemy import Table, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from syston.core.db import (
     Owner,
@@ -30,6 +31,7 @@ from syston.core.db import (
     ProvisioningStep,
     Tenant,
     TenantResources,
+    transaction,
     utcnow,
 )
 from syston.core.errors import Conflict, ServiceError, Unavailable, Unprocessable
@@ -39,6 +41,12 @@ from syston.intake import ProvisionIntake
 from syston.models import steps_for
 from syston.rate_limit import SignupRateLimiter
 from syston.tokens import TokenService
+
+_TENANTS = cast(Table, Tenant.__table__)
+_OWNERS = cast(Table, Owner.__table__)
+_REDEMPTIONS = cast(Table, PromoRedemption.__table__)
+_STEPS = cast(Table, ProvisioningStep.__table__)
+_RESOURCES = cast(Table, TenantResources.__table__)
 
 CONSTRAINT_RACE_ATTEMPTS = 3
 
@@ -204,12 +212,12 @@ class SignupService:
         steps and the request to provision."""
         now = utcnow()
         promo = data.promo_normalized
-        # Core inserts, not ORM objects: the unit of work's bookkeeping was most of the
-        # signup's CPU (bench/README.md). Tenant and owner go first, one statement each, so a
-        # taken slug or email fails before anything else is written.
-        async with self._sessions.begin() as session:
-            await session.execute(
-                insert(Tenant).values(
+        # Core inserts on a plain transaction, not ORM objects in a session: the ORM's
+        # bookkeeping was most of the signup's CPU (bench/README.md). Tenant and owner go
+        # first, one statement each, so a taken slug or email fails before anything else.
+        async with transaction(self._sessions) as db:
+            await db.execute(
+                insert(_TENANTS).values(
                     id=tenant_id,
                     slug=data.club_slug,
                     club_name=data.club_name.strip(),
@@ -221,8 +229,8 @@ class SignupService:
                     updated_at=now,
                 )
             )
-            await session.execute(
-                insert(Owner).values(
+            await db.execute(
+                insert(_OWNERS).values(
                     id=user_id,
                     tenant_id=tenant_id,
                     email=data.email.strip(),
@@ -231,12 +239,12 @@ class SignupService:
                 )
             )
             if promo is not None:
-                await self._redeem(session, promo, data.plan)
-                await session.execute(
-                    insert(PromoRedemption).values(tenant_id=tenant_id, code=promo, redeemed_at=now)
+                await self._redeem(db, promo, data.plan)
+                await db.execute(
+                    insert(_REDEMPTIONS).values(tenant_id=tenant_id, code=promo, redeemed_at=now)
                 )
-            await session.execute(
-                insert(ProvisioningStep),
+            await db.execute(
+                insert(_STEPS),
                 [
                     {
                         "tenant_id": tenant_id,
@@ -249,10 +257,8 @@ class SignupService:
                     for position, step in enumerate(steps_for(data.plan))
                 ],
             )
-            await session.execute(
-                insert(TenantResources).values(tenant_id=tenant_id, updated_at=now)
-            )
-            await ProvisionIntake.file(session, tenant_id, now)
+            await db.execute(insert(_RESOURCES).values(tenant_id=tenant_id, updated_at=now))
+            await ProvisionIntake.file(db, tenant_id, now)
 
     async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
         """A tenant already holding this slug or email: a replay, or the conflict to report."""
@@ -289,10 +295,10 @@ class SignupService:
             )
         return None
 
-    async def _redeem(self, session: AsyncSession, code: str, plan: str) -> None:
+    async def _redeem(self, db: AsyncConnection, code: str, plan: str) -> None:
         """Count one redemption atomically, only if the code is valid for this signup."""
         now = utcnow()
-        result = await session.execute(
+        result = await db.execute(
             update(PromoCode)
             .where(
                 PromoCode.code == code,
@@ -305,7 +311,7 @@ class SignupService:
             )
             .values(redemptions=PromoCode.redemptions + 1)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise Unprocessable(
                 "The promo code is unknown, expired, fully redeemed or not valid for this plan.",
                 code="INVALID_PROMO",
