@@ -53,7 +53,8 @@ fuzz: $(STAMP)  ## schemathesis, every check, every operation (FUZZ_EXAMPLES=300
 		$(BIN)/pytest -q tests/api/test_schemathesis.py $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## the benchmarks at a reduced size, SQLite and PostgreSQL (bench/README.md)
-	$(BIN)/python bench/bench_provisioning.py --database $(BENCH_DATABASE) --tenants $(BENCH_TENANTS) --reads 500
+	$(BIN)/python bench/bench_provisioning.py --database $(BENCH_DATABASE) --tenants $(BENCH_TENANTS) --reads 500 --rounds 2
+	$(BIN)/python bench/bench_ledger.py --database $(BENCH_DATABASE) --tenants 200
 	$(BIN)/python bench/bench_scale.py --database $(BENCH_DATABASE) --tenants $(BENCH_SCALE_TENANTS) --window 100
 	$(BIN)/python bench/profile_stack.py --tenants $(BENCH_TENANTS) --top 15
 

@@ -74,11 +74,15 @@ _DUE = (
     .limit(bindparam("b_limit"))
     # PostgreSQL: dispatchers claiming at the same moment take different events
     .with_for_update(skip_locked=True)
+    .cte("due")
+    # evaluated once: as an `IN (subquery)` PostgreSQL may run it again per row, and with
+    # SKIP LOCKED each run can return other rows, claiming more than the limit
+    .prefix_with("MATERIALIZED", dialect="postgresql")
 )
 _CLAIM = (
     update(_events)
     .where(
-        _events.c.id.in_(_DUE),
+        _events.c.id == _DUE.c.id,
         # re-checked on the row itself: an event another dispatcher leased meanwhile is not due
         _events.c.status == "pending",
         _events.c.next_attempt_at <= bindparam("b_now"),

@@ -29,6 +29,7 @@ def test_the_bench_recipe_runs_bench_scripts() -> None:
     scripts = [cmd[1] for cmd in bench_commands()]
     assert scripts == [
         "bench/bench_provisioning.py",
+        "bench/bench_ledger.py",
         "bench/bench_scale.py",
         "bench/profile_stack.py",
     ]

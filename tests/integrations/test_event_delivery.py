@@ -250,11 +250,11 @@ async def test_a_batch_settles_each_event_by_its_own_outcome(outbox: Outbox) -> 
     assert await outbox.dispatcher(SECRET).drain_once() == 0
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-async def test_dispatchers_draining_at_once_send_each_event_once(
+@contextlib.asynccontextmanager
+async def outbox_on(
     database: str, emulator: RunningEmulator, tmp_path: Path
-) -> None:
-    """Several workers share the outbox: each event is claimed by exactly one of them."""
+) -> AsyncIterator[Outbox]:
+    """An outbox on a fresh migrated database of that kind."""
     async with contextlib.AsyncExitStack() as stack:
         if database == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
@@ -264,7 +264,28 @@ async def test_dispatchers_draining_at_once_send_each_event_once(
         stack.push_async_callback(engine.dispose)
         await migrate_engine(engine)
         http = await stack.enter_async_context(httpx.AsyncClient())
-        shared = Outbox(sessionmaker(engine), http, emulator)
+        yield Outbox(sessionmaker(engine), http, emulator)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_a_claim_takes_no_more_than_asked(
+    database: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    async with outbox_on(database, emulator, tmp_path) as shared:
+        for n in range(12):
+            await shared.tenant(f"tenant_limit{n:02d}")
+            await shared.event(f"tenant_limit{n:02d}")
+        events = EventOutbox(shared.sessions)
+        sizes = [len(await events.claim_due(limit, timedelta(seconds=60))) for limit in (1, 5, 20)]
+    assert sizes == [1, 5, 6]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_dispatchers_draining_at_once_send_each_event_once(
+    database: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Several workers share the outbox: each event is claimed by exactly one of them."""
+    async with outbox_on(database, emulator, tmp_path) as shared:
         for n in range(30):
             await shared.tenant(f"tenant_race{n:02d}")
             await shared.event(f"tenant_race{n:02d}")
