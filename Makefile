@@ -55,6 +55,7 @@ fuzz: $(STAMP)  ## schemathesis, every check, every operation (FUZZ_EXAMPLES=300
 bench: $(STAMP)  ## the benchmarks at a reduced size, SQLite and PostgreSQL (bench/README.md)
 	$(BIN)/python bench/bench_provisioning.py --database $(BENCH_DATABASE) --tenants $(BENCH_TENANTS) --reads 500 --rounds 2
 	$(BIN)/python bench/bench_ledger.py --database $(BENCH_DATABASE) --tenants 200
+	$(BIN)/python bench/temporal_costs.py --workflows 30 --rounds 2
 	$(BIN)/python bench/bench_scale.py --database $(BENCH_DATABASE) --tenants $(BENCH_SCALE_TENANTS) --window 100
 	$(BIN)/python bench/profile_stack.py --tenants $(BENCH_TENANTS) --top 15
 

@@ -44,10 +44,12 @@ HEARTBEAT_EVERY_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class StepDone:
-    """A step's result plus the resources to store with its completion (one transaction)."""
+    """A step's result plus the resources to store with its completion (one transaction);
+    `recorded` when the step's own write already marked it completed."""
 
     result: StepResult
     resources: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False
 
 
 RETRYABLE_URL_REJECTIONS = frozenset({"unresolvable"})
@@ -202,31 +204,24 @@ class ProvisioningActivities:
 
     @activity.defn(name=names.ACTIVITY_MARK_ACTIVE)
     async def mark_active(self, request: StepInput) -> StepResult:
-        """Conditional transition to `active`; a repeat changes nothing.
+        """Conditional transition to `active`; a repeat changes nothing."""
 
-        The step's attempt, the transition, its event and the step's completion are one
-        transaction: with no effect outside the database there is nothing for a separate
-        `running` checkpoint to cover (a failed attempt rolls back and is recorded as
-        `retrying`, like any other step's)."""
-        try:
-            activation = await self._store.mark_active(request.tenant_id)
-        except TenantNotFound as exc:
-            raise tenant_not_found(request.tenant_id) from exc
-        except Exception as exc:
-            attempt = activity.info().attempt
-            await self._note_retry(request, attempt, "INTERNAL", f"{type(exc).__name__}: {exc}")
-            raise
-        result = StepResult(step="mark_active", reused=not activation.activated)
-        self._log_step(request, "running", activation.attempt)
-        if activation.activated:
-            log_event(
-                "tenant_provision_complete",
-                tenant_id=request.tenant_id,
-                plan=activation.plan,
-                duration_ms=activation.duration_ms,
+        async def work(ctx: ProvisioningContext) -> StepDone:
+            activation = await self._store.mark_active(ctx.tenant_id)
+            if activation.activated:
+                log_event(
+                    "tenant_provision_complete",
+                    tenant_id=ctx.tenant_id,
+                    plan=ctx.plan,
+                    duration_ms=activation.duration_ms,
+                )
+            # An activation completes the step in its own transaction.
+            return StepDone(
+                StepResult(step="mark_active", reused=not activation.activated),
+                recorded=activation.activated,
             )
-        self._log_step(request, "completed", activation.attempt, reused=result.reused)
-        return result
+
+        return await self._checkpointed(request, work)
 
     # -- the checkpoint around every step --------------------------------------------------
 
@@ -238,8 +233,18 @@ class ProvisioningActivities:
         try:
             attempt, ctx = await self._store.start_step(request.tenant_id, request.step)
         except TenantNotFound as exc:
-            raise tenant_not_found(request.tenant_id) from exc
-        self._log_step(request, "running", attempt)
+            raise ApplicationError(
+                f"tenant {request.tenant_id} does not exist",
+                type="TENANT_NOT_FOUND",
+                non_retryable=True,
+            ) from exc
+        log_event(
+            "tenant_provision_step",
+            tenant_id=request.tenant_id,
+            step=request.step,
+            status="running",
+            attempt=attempt,
+        )
         try:
             async with heartbeating():
                 done = await work(ctx)
@@ -252,21 +257,18 @@ class ProvisioningActivities:
             # and visible in provision-status meanwhile.
             await self._note_retry(request, attempt, "INTERNAL", f"{type(exc).__name__}: {exc}")
             raise
-        await self._store.complete_step(request.tenant_id, request.step, **done.resources)
+        if not done.recorded:
+            await self._store.complete_step(request.tenant_id, request.step, **done.resources)
         result = done.result
-        self._log_step(request, "completed", attempt, reused=result.reused)
-        return result
-
-    @staticmethod
-    def _log_step(request: StepInput, status: str, attempt: int, **fields: Any) -> None:
         log_event(
             "tenant_provision_step",
             tenant_id=request.tenant_id,
             step=request.step,
-            status=status,
+            status="completed",
             attempt=attempt,
-            **fields,
+            reused=result.reused,
         )
+        return result
 
     async def _classified(
         self, request: StepInput, attempt: int, exc: UpstreamError | WebhookUrlRejected
@@ -305,13 +307,6 @@ class ProvisioningActivities:
             code=code,
             error=message,
         )
-
-
-def tenant_not_found(tenant_id: str) -> ApplicationError:
-    """The run's tenant is gone: retrying will not bring it back."""
-    return ApplicationError(
-        f"tenant {tenant_id} does not exist", type="TENANT_NOT_FOUND", non_retryable=True
-    )
 
 
 @contextlib.asynccontextmanager

@@ -112,11 +112,6 @@ _ACTIVATE = (
     .returning(_tenants.c.created_at, _tenants.c.plan)
 )
 _TENANT_EXISTS = select(_tenants.c.id).where(_tenants.c.id == bindparam("b_tenant"))
-# A step with no effect outside the database starts and completes in one transaction.
-_START_AND_COMPLETE_STEP = _COMPLETE_STEP.values(
-    attempts=_steps.c.attempts + 1,
-    started_at=func.coalesce(_steps.c.started_at, bindparam("b_now")),
-).returning(_steps.c.attempts)
 _CONTEXT = (
     select(
         Tenant.id,
@@ -157,13 +152,8 @@ class ProvisioningContext:
 
 @dataclass(frozen=True)
 class Activation:
-    """The activation step's outcome: whether this call turned the tenant active, and the
-    attempt it counted."""
-
     activated: bool
     duration_ms: int | None
-    attempt: int = 1
-    plan: str | None = None
 
 
 class ProvisioningStore:
@@ -336,26 +326,24 @@ class ProvisioningStore:
             return True
 
     async def mark_active(self, tenant_id: str) -> Activation:
-        """The whole `mark_active` step in one transaction: count the attempt, turn the tenant
-        active (a conditional transition: repeating it changes nothing) and complete the step.
-        It has no effect outside the database, so it needs no `running` checkpoint of its own."""
+        """Conditional transition to active; repeating it changes nothing."""
         now = utcnow()
-        params = {"b_tenant": tenant_id, "b_now": now, "b_step": "mark_active"}
+        params = {"b_tenant": tenant_id, "b_now": now}
         async with transaction(self._sessions) as db:
-            # Completed in the same transaction as the tenant turns active: nobody ever reads an
-            # active tenant whose last step is still running.
-            attempt = (await db.execute(_START_AND_COMPLETE_STEP, params)).scalar_one_or_none()
-            if attempt is None:
-                raise TenantNotFound(tenant_id)
             row = (await db.execute(_ACTIVATE, params)).one_or_none()
             if row is None:
-                return Activation(activated=False, duration_ms=None, attempt=attempt)
+                if (await db.execute(_TENANT_EXISTS, params)).first() is None:
+                    raise TenantNotFound(tenant_id)
+                return Activation(activated=False, duration_ms=None)
             created_at, plan = row
-            data = {"plan": plan, "status": "active"}
-            await enqueue(db, tenant_id, "tenant.provisioned", data)
+            await enqueue(db, tenant_id, "tenant.provisioned", {"plan": plan, "status": "active"})
+            # Same transaction: nobody ever reads an active tenant whose last step is still
+            # running.
+            await db.execute(_COMPLETE_STEP, {**params, "b_step": "mark_active"})
             started: datetime = created_at
-            duration_ms = int((now - started).total_seconds() * 1000)
-            return Activation(activated=True, duration_ms=duration_ms, attempt=attempt, plan=plan)
+            return Activation(
+                activated=True, duration_ms=int((now - started).total_seconds() * 1000)
+            )
 
     async def _context(self, db: AsyncConnection, tenant_id: str) -> ProvisioningContext:
         row = (await db.execute(_CONTEXT, {"b_tenant": tenant_id})).one_or_none()

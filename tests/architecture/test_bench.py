@@ -30,6 +30,7 @@ def test_the_bench_recipe_runs_bench_scripts() -> None:
     assert scripts == [
         "bench/bench_provisioning.py",
         "bench/bench_ledger.py",
+        "bench/temporal_costs.py",
         "bench/bench_scale.py",
         "bench/profile_stack.py",
     ]
