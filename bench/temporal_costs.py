@@ -3,9 +3,10 @@
     .venv/bin/python bench/temporal_costs.py [--workflows 100] [--rounds 3]
 
 Starts its own Temporal dev server (headless, our four search attributes registered) and runs a
-worker in this process. One workflow, `Variant`, runs three no-op activities and adds, as asked,
-what ours adds: search attributes at the start, an upsert of `ProvisionStatus` at the end, a
-versioning patch (`workflow.patched`), a local activity before the steps. Each variant runs
+worker in this process. One workflow, `FeatureFloor` (floor_workflows.py), runs three no-op
+activities and adds, as asked, what ours adds: search attributes at the start, an upsert of
+`ProvisionStatus` at the end, a versioning patch (`workflow.patched`), a local activity before
+the steps. Each variant runs
 `workflows` times per round, 10 at a time, in turn with the others; printed per workflow: the
 dev server's CPU, this process's CPU (the worker and the client), and history events, each
 against the bare workflow of the same run.
@@ -21,21 +22,18 @@ import sys
 import sysconfig
 import tempfile
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.floor_workflows import FeatureFloor, noop
 from bench.harness import cpu_seconds, free_port
 
 ATTRIBUTES = ("TenantId", "TenantPlan", "ProvisionStatus", "LifecycleOperation")
-STATUS = SearchAttributeKey.for_keyword("ProvisionStatus")
-TIMEOUT = timedelta(seconds=30)
 VARIANTS = (
     "bare",
     "attributes",
@@ -44,27 +42,6 @@ VARIANTS = (
     "attributes+upsert+local",
     "attributes+upsert+patch+local",  # what ProvisionTenant does
 )
-
-
-@activity.defn
-async def step(value: str) -> str:
-    return value
-
-
-@workflow.defn
-class Variant:
-    @workflow.run
-    async def run(self, variant: str) -> str:
-        features = variant.split("+")
-        if "patch" in features:
-            workflow.patched("bench-patch")
-        if "local" in features:
-            await workflow.execute_local_activity(step, "begin", start_to_close_timeout=TIMEOUT)
-        for name in ("one", "two", "three"):
-            await workflow.execute_activity(step, name, start_to_close_timeout=TIMEOUT)
-        if "upsert" in features:
-            workflow.upsert_search_attributes([STATUS.value_set("active")])
-        return variant
 
 
 def attributes(variant: str) -> TypedSearchAttributes | None:
@@ -106,7 +83,7 @@ async def measure(workflows: int, rounds: int) -> None:
             async with limit:
                 workflow_id = f"{variant}-{uuid.uuid4().hex}"
                 handle = await client.start_workflow(
-                    Variant.run,
+                    FeatureFloor.run,
                     variant,
                     id=workflow_id,
                     task_queue="temporal-costs",
@@ -121,8 +98,8 @@ async def measure(workflows: int, rounds: int) -> None:
         async with Worker(
             client,
             task_queue="temporal-costs",
-            workflows=[Variant],
-            activities=[step],
+            workflows=[FeatureFloor],
+            activities=[noop],
             max_concurrent_activities=50,
         ):
             await asyncio.gather(*(one(v) for v in VARIANTS for _ in range(10)))  # warm up
