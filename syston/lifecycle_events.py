@@ -50,8 +50,8 @@ def render_body(
 
 _events = cast(Table, LifecycleEvent.__table__)
 _resources = cast(Table, TenantResources.__table__)
-# Built once and run on the session's connection (Core, not the ORM's unit of work): the
-# activation's transaction and the dispatcher run them for every tenant (bench/README.md).
+# Built once and run as Core statements (not through the ORM's unit of work): the activation's
+# transaction and the dispatcher run them for every tenant (bench/README.md).
 _ENQUEUE = insert(_events).values(
     id=bindparam("b_id"),
     tenant_id=bindparam("b_tenant"),
