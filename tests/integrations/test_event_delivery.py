@@ -80,6 +80,14 @@ class Outbox:
             data = {"plan": "pro", "status": "suspended", "previousStatus": "active"}
             return await enqueue(session, tenant_id, type_, data)
 
+    async def events_of_new_tenants(self, prefix: str, n: int) -> list[str]:
+        """`n` new tenants (`{prefix}00`, `{prefix}01`, …), one pending event each."""
+        ids = []
+        for i in range(n):
+            await self.tenant(f"{prefix}{i:02d}")
+            ids.append(await self.event(f"{prefix}{i:02d}"))
+        return ids
+
     async def make_due(self, event_id: str, status: str = "pending") -> None:
         async with self.sessions.begin() as session:
             await session.execute(
@@ -235,9 +243,7 @@ async def test_the_worker_metrics_count_deliveries(outbox: Outbox) -> None:
 async def test_a_batch_settles_each_event_by_its_own_outcome(outbox: Outbox) -> None:
     """The delivered events of a batch are settled together; the one that failed is retried
     alone, later."""
-    for n in range(4):
-        await outbox.tenant(f"tenant_batch{n}")
-    ids = [await outbox.event(f"tenant_batch{n}") for n in range(4)]
+    ids = await outbox.events_of_new_tenants("tenant_batch", 4)
     outbox.emulator.add_fault(target="make", status=503, count=1)
     assert await outbox.dispatcher(SECRET).drain_once() == 4
     rows = [await outbox.row(event_id) for event_id in ids]
@@ -272,9 +278,7 @@ async def test_a_claim_takes_no_more_than_asked(
     database: str, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     async with outbox_on(database, emulator, tmp_path) as shared:
-        for n in range(12):
-            await shared.tenant(f"tenant_limit{n:02d}")
-            await shared.event(f"tenant_limit{n:02d}")
+        await shared.events_of_new_tenants("tenant_limit", 12)
         events = EventOutbox(shared.sessions)
         sizes = [len(await events.claim_due(limit, timedelta(seconds=60))) for limit in (1, 5, 20)]
     assert sizes == [1, 5, 6]
@@ -286,9 +290,7 @@ async def test_dispatchers_draining_at_once_send_each_event_once(
 ) -> None:
     """Several workers share the outbox: each event is claimed by exactly one of them."""
     async with outbox_on(database, emulator, tmp_path) as shared:
-        for n in range(30):
-            await shared.tenant(f"tenant_race{n:02d}")
-            await shared.event(f"tenant_race{n:02d}")
+        await shared.events_of_new_tenants("tenant_race", 30)
         dispatchers = [shared.dispatcher(SECRET) for _ in range(4)]
         attempted = 0
         while True:
