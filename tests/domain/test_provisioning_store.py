@@ -6,7 +6,9 @@ repeated (activities run at least once)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete
 
+from syston.core.db import ProvisioningStep
 from syston.provisioning_store import MAX_ERROR_MESSAGE, ProvisioningStore, TenantNotFound
 from syston.signup import SignupService
 from syston.tenant_status import ProvisionStatusRecord, read_provision_status
@@ -190,3 +192,39 @@ async def test_a_forced_requeue_reopens_an_active_tenant_and_redoes_every_step(
     assert reopened.status == "processing" and reopened.provisioned_at is None
     assert set(steps(reopened).values()) == {"pending"}
     assert (begun.status, begun.completed_steps) == ("processing", [])
+
+
+async def test_a_forced_run_of_an_active_tenant_provisions_it_anew(
+    tenant: str, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    """`force` straight on an active tenant (no reopen first): processing, every step pending,
+    no provisioned time, nothing reported done."""
+    for step in ("create_sheet", "configure_webhook"):
+        await store.complete_step(tenant, step)
+    assert (await store.mark_active(tenant)).activated
+
+    begun = await store.begin(tenant, "pro", force=True, run_id="run-2")
+
+    status = await status_of(sessions, tenant)
+    assert (begun.status, begun.completed_steps) == ("processing", [])
+    assert status.status == "processing" and status.provisioned_at is None
+    assert set(steps(status).values()) == {"pending"}
+    assert status.workflow_run_id == "run-2"
+
+
+async def test_a_run_begins_on_a_tenant_whose_steps_were_never_written(
+    signups: SignupService, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    """A tenant accepted before signups wrote its steps gets them at the run's begin."""
+    tenant_id = await signed_up(signups, "stepless-fc", "pro")
+    async with sessions.begin() as session:
+        await session.execute(
+            delete(ProvisioningStep).where(ProvisioningStep.tenant_id == tenant_id)
+        )
+
+    begun = await store.begin(tenant_id, "pro", force=False, run_id="run-1")
+
+    status = await status_of(sessions, tenant_id)
+    assert (begun.status, begun.completed_steps) == ("processing", [])
+    assert [s.name for s in status.steps] == ["create_sheet", "configure_webhook", "mark_active"]
+    assert set(steps(status).values()) == {"pending"}
