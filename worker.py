@@ -27,7 +27,7 @@ from activities.provisioning import ProvisioningActivities
 from activities.sheets_backends import build_sheets_backend
 from integrations.make import MakeClient
 from syston.core.correlation import WorkerObservability
-from syston.core.db import create_engine, sessionmaker
+from syston.core.engine import create_engine, sessionmaker
 from syston.core.logs import configure_logging, log_event
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings, get_settings

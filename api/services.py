@@ -20,7 +20,7 @@ from temporalio.client import Client, Interceptor
 
 from api.webhook_tester import WebhookTester
 from integrations.make import MakeClient
-from syston.core.db import create_engine, sessionmaker
+from syston.core.engine import create_engine, sessionmaker
 from syston.core.metrics import ApiMetrics
 from syston.core.settings import Settings
 from syston.intake import ProvisionIntake

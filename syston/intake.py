@@ -37,7 +37,8 @@ from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import ProvisionRequest, Tenant, utcnow
 from syston.core.errors import Unavailable
@@ -107,9 +108,9 @@ class ProvisionIntake:
     # -- the signup's side -----------------------------------------------------------------
 
     @staticmethod
-    async def file(db: AsyncConnection, tenant_id: str, now: datetime) -> None:
+    def file(db: Connection, tenant_id: str, now: datetime) -> None:
         """Add the request to provision to the signup's transaction."""
-        await db.execute(
+        db.execute(
             insert(_INTAKE).values(
                 tenant_id=tenant_id,
                 requested_at=now,

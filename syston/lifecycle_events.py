@@ -21,9 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from syston.core.db import LifecycleEvent, TenantResources, transaction, utcnow
+from syston.core.db import LifecycleEvent, TenantResources, utcnow
+from syston.core.engine import run_transaction
 from syston.models import LifecycleEventType
 
 MAX_ERROR_CHARS = 500
@@ -124,12 +126,24 @@ async def enqueue(
     if isinstance(db, AsyncSession):
         await db.flush()  # the statements below see the change the event announces
         db = await db.connection()
-    if event_id is not None and (await db.execute(_EVENT_EXISTS, {"b_id": event_id})).first():
+    return await db.run_sync(enqueue_on, tenant_id, type_, data, event_id=event_id)
+
+
+def enqueue_on(
+    db: Connection,
+    tenant_id: str,
+    type_: LifecycleEventType,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+) -> str:
+    """`enqueue` for a transaction of run_transaction (syston.core.db)."""
+    if event_id is not None and db.execute(_EVENT_EXISTS, {"b_id": event_id}).first():
         return event_id
     event_id = event_id or new_event_id()
     now = utcnow().replace(microsecond=0)
     body = render_body(event_id, type_, now, tenant_id, data)
-    await db.execute(
+    db.execute(
         _ENQUEUE,
         {"b_id": event_id, "b_tenant": tenant_id, "b_type": type_, "b_body": body, "b_now": now},
     )
@@ -158,9 +172,8 @@ class EventOutbox:
         conditional update: two dispatchers never claim the same attempt)."""
         now = utcnow()
         params = {"b_now": now, "b_lease": now + lease, "b_limit": limit}
-        async with transaction(self._sessions) as db:
-            rows = (await db.execute(_CLAIM, params)).all()
-        return sorted((PendingEvent(*row) for row in rows), key=lambda e: e.created_at)
+        rows = await run_transaction(self._sessions, _claim, params)
+        return sorted(rows, key=lambda e: e.created_at)
 
     async def delivered(self, outcomes: Sequence[tuple[str, int]]) -> None:
         """Settle delivered events, (event id, the receiver's status) each, in one
@@ -171,8 +184,7 @@ class EventOutbox:
         rows = [
             {"b_id": event_id, "b_status": status, "b_now": now} for event_id, status in outcomes
         ]
-        async with transaction(self._sessions) as db:
-            await db.execute(_DELIVERED, rows)
+        await run_transaction(self._sessions, _execute_many, _DELIVERED, rows)
 
     async def failed(
         self, event_id: str, error: str, status: int | None, retry_at: datetime | None
@@ -192,3 +204,11 @@ class EventOutbox:
                 .where(LifecycleEvent.id == event_id, LifecycleEvent.status == "pending")
                 .values(**values)
             )
+
+
+def _claim(db: Connection, params: dict[str, Any]) -> list[PendingEvent]:
+    return [PendingEvent(*row) for row in db.execute(_CLAIM, params)]
+
+
+def _execute_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    db.execute(statement, rows)

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import (
     Owner,
@@ -19,10 +20,10 @@ from syston.core.db import (
     ProvisionRequest,
     Tenant,
     TenantResources,
-    transaction,
     utcnow,
 )
-from syston.lifecycle_events import enqueue
+from syston.core.engine import run_transaction
+from syston.lifecycle_events import enqueue, enqueue_on
 from syston.models import BeginResult, StepName, steps_for
 
 MAX_ERROR_MESSAGE = 1000
@@ -167,65 +168,14 @@ class ProvisioningStore:
 
         The tenant's request to provision (syston.intake) is settled too, whoever started the
         run: had the starter died before deleting it, no relay needs to try again."""
-        now = utcnow()
-        async with transaction(self._sessions) as db:
-            # The update takes the tenant's row lock (a concurrent begin or activation waits).
-            status = (
-                await db.execute(_BEGIN_RUN, {"b_tenant": tenant_id, "b_run": run_id, "b_now": now})
-            ).scalar_one_or_none()
-            if status is None:
-                return BeginResult(found=False)
-            steps: dict[str, str] = dict(
-                (await db.execute(_STEP_STATES, {"b_tenant": tenant_id})).all()
-            )
-            missing = [
-                {
-                    "tenant_id": tenant_id,
-                    "name": name,
-                    "position": position,
-                    "status": "pending",
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for position, name in enumerate(steps_for(plan))
-                if name not in steps
-            ]
-            if missing:  # a tenant from before signups wrote their steps
-                await db.execute(insert(_steps), missing)
-            await db.execute(_SETTLE_INTAKE, {"b_tenant": tenant_id})
-            if force:
-                await db.execute(_RESET_ALL_STEPS, {"b_tenant": tenant_id, "b_now": now})
-                await db.execute(_FORCE_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
-                return BeginResult(found=True, status="processing", completed_steps=[])
-            if status == "failed":
-                status = "processing"
-                await db.execute(_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
-                await db.execute(_RESET_FAILED_STEPS, {"b_tenant": tenant_id, "b_now": now})
-            if status == "processing" and steps.get("mark_active") == "completed":
-                await self._reopen_activation(db, tenant_id, now)
-                steps["mark_active"] = "pending"
-            completed: list[StepName] = [s for s in steps_for(plan) if steps.get(s) == "completed"]
-            return BeginResult(found=True, status=status, completed_steps=completed)
-
-    async def _reopen_activation(self, db: AsyncConnection, tenant_id: str, now: datetime) -> None:
-        """mark_active completes in the same transaction as the tenant turns active, so a
-        tenant that is not active while the step says completed was set back by hand (an
-        admin override). The step is pending again, so this run re-asserts `active` instead of
-        finding nothing to do and leaving the tenant in `processing` for good."""
-        await db.execute(_REOPEN_ACTIVATION, {"b_tenant": tenant_id, "b_now": now})
+        return await run_transaction(
+            self._sessions, _begin, tenant_id, plan, force=force, run_id=run_id
+        )
 
     async def start_step(self, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
         """Mark a step running and count the attempt, and read what the step needs — in one
         transaction. Returns the attempt number and the tenant's context."""
-        async with transaction(self._sessions) as db:
-            attempts = (
-                await db.execute(
-                    _START_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": utcnow()}
-                )
-            ).scalar_one_or_none()
-            if attempts is None:
-                raise TenantNotFound(tenant_id)
-            return int(attempts), await self._context(db, tenant_id)
+        return await run_transaction(self._sessions, _start_step, tenant_id, step)
 
     async def step_retrying(self, tenant_id: str, step: str, code: str, message: str) -> None:
         await self._set_step(
@@ -234,19 +184,7 @@ class ProvisioningStore:
 
     async def complete_step(self, tenant_id: str, step: str, **resources: Any) -> None:
         """Mark a step completed and store the resources it produced, in one transaction."""
-        now = utcnow()
-        async with transaction(self._sessions) as db:
-            await db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
-            if resources:
-                stored = await db.execute(
-                    update(_resources)
-                    .where(_resources.c.tenant_id == tenant_id)
-                    .values(updated_at=now, **resources)
-                )
-                if not stored.rowcount:
-                    await db.execute(
-                        insert(_resources).values(tenant_id=tenant_id, updated_at=now, **resources)
-                    )
+        await run_transaction(self._sessions, _complete_step, tenant_id, step, resources)
 
     async def record_failure(self, tenant_id: str, step: str, code: str, message: str) -> None:
         """Provisioning stopped on an error retrying won't fix: the step and tenant say why."""
@@ -327,39 +265,7 @@ class ProvisioningStore:
 
     async def mark_active(self, tenant_id: str) -> Activation:
         """Conditional transition to active; repeating it changes nothing."""
-        now = utcnow()
-        params = {"b_tenant": tenant_id, "b_now": now}
-        async with transaction(self._sessions) as db:
-            row = (await db.execute(_ACTIVATE, params)).one_or_none()
-            if row is None:
-                if (await db.execute(_TENANT_EXISTS, params)).first() is None:
-                    raise TenantNotFound(tenant_id)
-                return Activation(activated=False, duration_ms=None)
-            created_at, plan = row
-            await enqueue(db, tenant_id, "tenant.provisioned", {"plan": plan, "status": "active"})
-            # Same transaction: nobody ever reads an active tenant whose last step is still
-            # running.
-            await db.execute(_COMPLETE_STEP, {**params, "b_step": "mark_active"})
-            started: datetime = created_at
-            return Activation(
-                activated=True, duration_ms=int((now - started).total_seconds() * 1000)
-            )
-
-    async def _context(self, db: AsyncConnection, tenant_id: str) -> ProvisioningContext:
-        row = (await db.execute(_CONTEXT, {"b_tenant": tenant_id})).one_or_none()
-        if row is None:
-            raise TenantNotFound(tenant_id)
-        return ProvisioningContext(
-            tenant_id=row.id,
-            slug=row.slug,
-            club_name=row.club_name,
-            plan=row.plan,
-            owner_email=row.email,
-            spreadsheet_id=row.spreadsheet_id,
-            spreadsheet_url=row.spreadsheet_url,
-            tenant_webhook_url=row.webhook_url,
-            webhook_registered=row.webhook_registered_at is not None,
-        )
+        return await run_transaction(self._sessions, _mark_active, tenant_id)
 
     async def _set_step(self, tenant_id: str, step: str, **values: Any) -> None:
         async with self._sessions.begin() as session:
@@ -368,6 +274,107 @@ class ProvisioningStore:
                 .where(ProvisioningStep.tenant_id == tenant_id, ProvisioningStep.name == step)
                 .values(updated_at=utcnow(), **values)
             )
+
+
+# -- the transactions (run by run_transaction: plain Core on one connection) -----------------
+
+
+def _begin(db: Connection, tenant_id: str, plan: str, *, force: bool, run_id: str) -> BeginResult:
+    now = utcnow()
+    # The update takes the tenant's row lock (a concurrent begin or activation waits).
+    status = db.execute(
+        _BEGIN_RUN, {"b_tenant": tenant_id, "b_run": run_id, "b_now": now}
+    ).scalar_one_or_none()
+    if status is None:
+        return BeginResult(found=False)
+    steps: dict[str, str] = dict(db.execute(_STEP_STATES, {"b_tenant": tenant_id}).all())
+    missing = [
+        {
+            "tenant_id": tenant_id,
+            "name": name,
+            "position": position,
+            "status": "pending",
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for position, name in enumerate(steps_for(plan))
+        if name not in steps
+    ]
+    if missing:  # a tenant from before signups wrote their steps
+        db.execute(insert(_steps), missing)
+    db.execute(_SETTLE_INTAKE, {"b_tenant": tenant_id})
+    if force:
+        db.execute(_RESET_ALL_STEPS, {"b_tenant": tenant_id, "b_now": now})
+        db.execute(_FORCE_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
+        return BeginResult(found=True, status="processing", completed_steps=[])
+    if status == "failed":
+        status = "processing"
+        db.execute(_REPROCESS, {"b_tenant": tenant_id, "b_now": now})
+        db.execute(_RESET_FAILED_STEPS, {"b_tenant": tenant_id, "b_now": now})
+    if status == "processing" and steps.get("mark_active") == "completed":
+        # mark_active completes in the same transaction as the tenant turns active, so a
+        # tenant that is not active while the step says completed was set back by hand (an
+        # admin override). The step is pending again, so this run re-asserts `active` instead
+        # of finding nothing to do and leaving the tenant in `processing` for good.
+        db.execute(_REOPEN_ACTIVATION, {"b_tenant": tenant_id, "b_now": now})
+        steps["mark_active"] = "pending"
+    completed: list[StepName] = [s for s in steps_for(plan) if steps.get(s) == "completed"]
+    return BeginResult(found=True, status=status, completed_steps=completed)
+
+
+def _start_step(db: Connection, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
+    attempts = db.execute(
+        _START_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": utcnow()}
+    ).scalar_one_or_none()
+    if attempts is None:
+        raise TenantNotFound(tenant_id)
+    return int(attempts), _context(db, tenant_id)
+
+
+def _complete_step(db: Connection, tenant_id: str, step: str, resources: dict[str, Any]) -> None:
+    now = utcnow()
+    db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
+    if resources:
+        stored = db.execute(
+            update(_resources)
+            .where(_resources.c.tenant_id == tenant_id)
+            .values(updated_at=now, **resources)
+        )
+        if not stored.rowcount:
+            db.execute(insert(_resources).values(tenant_id=tenant_id, updated_at=now, **resources))
+
+
+def _mark_active(db: Connection, tenant_id: str) -> Activation:
+    now = utcnow()
+    params = {"b_tenant": tenant_id, "b_now": now}
+    row = db.execute(_ACTIVATE, params).one_or_none()
+    if row is None:
+        if db.execute(_TENANT_EXISTS, params).first() is None:
+            raise TenantNotFound(tenant_id)
+        return Activation(activated=False, duration_ms=None)
+    created_at, plan = row
+    enqueue_on(db, tenant_id, "tenant.provisioned", {"plan": plan, "status": "active"})
+    # Same transaction: nobody ever reads an active tenant whose last step is still running.
+    db.execute(_COMPLETE_STEP, {**params, "b_step": "mark_active"})
+    started: datetime = created_at
+    return Activation(activated=True, duration_ms=int((now - started).total_seconds() * 1000))
+
+
+def _context(db: Connection, tenant_id: str) -> ProvisioningContext:
+    row = db.execute(_CONTEXT, {"b_tenant": tenant_id}).one_or_none()
+    if row is None:
+        raise TenantNotFound(tenant_id)
+    return ProvisioningContext(
+        tenant_id=row.id,
+        slug=row.slug,
+        club_name=row.club_name,
+        plan=row.plan,
+        owner_email=row.email,
+        spreadsheet_id=row.spreadsheet_id,
+        spreadsheet_url=row.spreadsheet_url,
+        tenant_webhook_url=row.webhook_url,
+        webhook_registered=row.webhook_registered_at is not None,
+    )
 
 
 def _clip(message: str) -> str:

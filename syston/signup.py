@@ -18,11 +18,13 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, insert, or_, select, union_all, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syston.core.db import (
     Owner,
@@ -31,9 +33,9 @@ from syston.core.db import (
     ProvisioningStep,
     Tenant,
     TenantResources,
-    transaction,
     utcnow,
 )
+from syston.core.engine import run_transaction
 from syston.core.errors import Conflict, ServiceError, Unavailable, Unprocessable
 from syston.core.logs import log_event, mask_email
 from syston.idempotency import IdempotencyKeys, SignupOutcome
@@ -210,55 +212,7 @@ class SignupService:
         """One transaction: tenant and owner first (their unique constraints settle races),
         then the promo redemption (so a signup that loses a race never touches the code), the
         steps and the request to provision."""
-        now = utcnow()
-        promo = data.promo_normalized
-        # Core inserts on a plain transaction, not ORM objects in a session: the ORM's
-        # bookkeeping was most of the signup's CPU (bench/README.md). Tenant and owner go
-        # first, one statement each, so a taken slug or email fails before anything else.
-        async with transaction(self._sessions) as db:
-            await db.execute(
-                insert(_TENANTS).values(
-                    id=tenant_id,
-                    slug=data.club_slug,
-                    club_name=data.club_name.strip(),
-                    plan=data.plan,
-                    status="processing",
-                    promo_code=promo,
-                    payload_hash=fingerprint,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await db.execute(
-                insert(_OWNERS).values(
-                    id=user_id,
-                    tenant_id=tenant_id,
-                    email=data.email.strip(),
-                    email_normalized=data.email_normalized,
-                    created_at=now,
-                )
-            )
-            if promo is not None:
-                await self._redeem(db, promo, data.plan)
-                await db.execute(
-                    insert(_REDEMPTIONS).values(tenant_id=tenant_id, code=promo, redeemed_at=now)
-                )
-            await db.execute(
-                insert(_STEPS),
-                [
-                    {
-                        "tenant_id": tenant_id,
-                        "name": step,
-                        "position": position,
-                        "status": "pending",
-                        "attempts": 0,
-                        "updated_at": now,
-                    }
-                    for position, step in enumerate(steps_for(data.plan))
-                ],
-            )
-            await db.execute(insert(_RESOURCES).values(tenant_id=tenant_id, updated_at=now))
-            await ProvisionIntake.file(db, tenant_id, now)
+        await run_transaction(self._sessions, _insert, data, fingerprint, tenant_id, user_id)
 
     async def _existing(self, data: SignupData, fingerprint: str) -> SignupOutcome | None:
         """A tenant already holding this slug or email: a replay, or the conflict to report."""
@@ -295,26 +249,80 @@ class SignupService:
             )
         return None
 
-    async def _redeem(self, db: AsyncConnection, code: str, plan: str) -> None:
-        """Count one redemption atomically, only if the code is valid for this signup."""
-        now = utcnow()
-        result = await db.execute(
-            update(PromoCode)
-            .where(
-                PromoCode.code == code,
-                or_(PromoCode.plan.is_(None), PromoCode.plan == plan),
-                or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
-                or_(
-                    PromoCode.max_redemptions.is_(None),
-                    PromoCode.redemptions < PromoCode.max_redemptions,
-                ),
-            )
-            .values(redemptions=PromoCode.redemptions + 1)
+
+# -- the signup's transaction (run by run_transaction: plain Core on one connection) --------
+
+
+def _insert(
+    db: Connection, data: SignupData, fingerprint: str, tenant_id: str, user_id: str
+) -> None:
+    now = utcnow()
+    promo = data.promo_normalized
+    # Core inserts, not ORM objects in a session: the ORM's bookkeeping was most of the
+    # signup's CPU (bench/README.md). Tenant and owner go first, one statement each, so a taken
+    # slug or email fails before anything else.
+    db.execute(
+        insert(_TENANTS).values(
+            id=tenant_id,
+            slug=data.club_slug,
+            club_name=data.club_name.strip(),
+            plan=data.plan,
+            status="processing",
+            promo_code=promo,
+            payload_hash=fingerprint,
+            created_at=now,
+            updated_at=now,
         )
-        if result.rowcount != 1:
-            raise Unprocessable(
-                "The promo code is unknown, expired, fully redeemed or not valid for this plan.",
-                code="INVALID_PROMO",
-                title="Invalid promo code",
-                extra={"errors": [{"field": "promoCode", "message": "invalid promo code"}]},
-            )
+    )
+    db.execute(
+        insert(_OWNERS).values(
+            id=user_id,
+            tenant_id=tenant_id,
+            email=data.email.strip(),
+            email_normalized=data.email_normalized,
+            created_at=now,
+        )
+    )
+    if promo is not None:
+        _redeem(db, promo, data.plan, now)
+        db.execute(insert(_REDEMPTIONS).values(tenant_id=tenant_id, code=promo, redeemed_at=now))
+    db.execute(
+        insert(_STEPS),
+        [
+            {
+                "tenant_id": tenant_id,
+                "name": step,
+                "position": position,
+                "status": "pending",
+                "attempts": 0,
+                "updated_at": now,
+            }
+            for position, step in enumerate(steps_for(data.plan))
+        ],
+    )
+    db.execute(insert(_RESOURCES).values(tenant_id=tenant_id, updated_at=now))
+    ProvisionIntake.file(db, tenant_id, now)
+
+
+def _redeem(db: Connection, code: str, plan: str, now: datetime) -> None:
+    """Count one redemption atomically, only if the code is valid for this signup."""
+    result = db.execute(
+        update(PromoCode)
+        .where(
+            PromoCode.code == code,
+            or_(PromoCode.plan.is_(None), PromoCode.plan == plan),
+            or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
+            or_(
+                PromoCode.max_redemptions.is_(None),
+                PromoCode.redemptions < PromoCode.max_redemptions,
+            ),
+        )
+        .values(redemptions=PromoCode.redemptions + 1)
+    )
+    if result.rowcount != 1:
+        raise Unprocessable(
+            "The promo code is unknown, expired, fully redeemed or not valid for this plan.",
+            code="INVALID_PROMO",
+            title="Invalid promo code",
+            extra={"errors": [{"field": "promoCode", "message": "invalid promo code"}]},
+        )

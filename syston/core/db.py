@@ -1,4 +1,4 @@
-"""Database schema (SQLAlchemy 2) and the async engine.
+"""Database schema (SQLAlchemy 2); the engine and transactions are in syston.core.engine.
 
 The database is the read model and the ledger of facts: tenants, owners, provisioning steps,
 resources, promo codes, idempotency records, revocations and the audit trail, and the intake of
@@ -9,7 +9,6 @@ constraints, so it holds across any number of API replicas.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -286,45 +282,3 @@ class LifecycleEvent(Base):
 
 Index("ix_tenants_status_created", Tenant.status, Tenant.created_at)
 Index("ix_lifecycle_events_due", LifecycleEvent.status, LifecycleEvent.next_attempt_at)
-
-
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """One engine per process. SQLite gets WAL, a busy timeout and foreign keys.
-
-    `create_async_engine` is looked up on its module at each call, so that tracing (which
-    wraps it there when OTEL_* turns it on) sees every engine.
-    """
-    create_async_engine = sqlalchemy_asyncio.create_async_engine
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 10},
-    )
-
-
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def transaction(sessions: async_sessionmaker[Any]) -> AbstractAsyncContextManager[AsyncConnection]:
-    """A transaction on the engine behind `sessions`, without an ORM session: for the hot
-    paths that run prebuilt Core statements (the session's own bookkeeping cost about 0.3 ms
-    of CPU per transaction, more than a statement; bench/README.md)."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    return engine.begin()

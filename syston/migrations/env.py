@@ -8,7 +8,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from syston.core.db import Base, create_engine
+from syston.core.db import Base
+from syston.core.engine import create_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -36,7 +36,8 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.app import create_app, server_config
-from syston.core.db import Base, create_engine
+from syston.core.db import Base
+from syston.core.engine import create_engine
 from syston.core.settings import Settings
 from syston.migrations import run_migrations_in_thread
 from syston.tokens import TokenService

@@ -10,15 +10,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from temporalio.client import Client
 
-from syston.core.db import (
-    PromoCode,
-    PromoRedemption,
-    ProvisionRequest,
-    Tenant,
-    create_engine,
-    sessionmaker,
-    utcnow,
-)
+from syston.core.db import PromoCode, PromoRedemption, ProvisionRequest, Tenant, utcnow
+from syston.core.engine import create_engine, sessionmaker
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings
 from syston.core.temporal import provision_workflow_id

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from syston.core.db import create_engine, sessionmaker
+from syston.core.engine import create_engine, sessionmaker
 from syston.intake import ProvisionIntake
 from syston.provisioning_store import ProvisioningStore
 from syston.signup import SignupService

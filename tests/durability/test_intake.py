@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from syston.core.db import Tenant, create_engine
+from syston.core.db import Tenant
+from syston.core.engine import create_engine
 from syston.core.temporal import provision_workflow_id
 from syston.tokens import TokenService
 from tests.support.cli import free_port

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import update
 from temporalio.client import Client
 
-from syston.core.db import ProvisionRequest, create_engine, sessionmaker, utcnow
+from syston.core.db import ProvisionRequest, utcnow
+from syston.core.engine import create_engine, sessionmaker
 from syston.core.settings import Settings
 from syston.intake import ProvisionIntake
 from syston.provisioning_client import TemporalGateway

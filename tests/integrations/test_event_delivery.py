@@ -22,14 +22,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from activities.event_delivery import EventDispatcher
 from integrations.make import MakeClient
-from syston.core.db import (
-    LifecycleEvent,
-    Tenant,
-    TenantResources,
-    create_engine,
-    sessionmaker,
-    utcnow,
-)
+from syston.core.db import LifecycleEvent, Tenant, TenantResources, utcnow
+from syston.core.engine import create_engine, sessionmaker
 from syston.core.webhook_signing import generate_signing_secret, parse_signing_secret
 from syston.lifecycle_events import EventOutbox, enqueue
 from syston.migrations import migrate_engine

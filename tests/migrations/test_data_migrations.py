@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from syston.core.db import AuditEntry, Owner, Tenant, TenantResources, create_engine
+from syston.core.db import AuditEntry, Owner, Tenant, TenantResources
+from syston.core.engine import create_engine
 from syston.migrations import migrate_engine
 from tests.support.database import postgres_database
 from tests.support.stack import sqlite_url_in

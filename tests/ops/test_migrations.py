@@ -7,7 +7,8 @@ from alembic import command
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from syston.core.db import ProvisionRequest, Tenant, create_engine, utcnow
+from syston.core.db import ProvisionRequest, Tenant, utcnow
+from syston.core.engine import create_engine
 from syston.migrations import alembic_config
 
 

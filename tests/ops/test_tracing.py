@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 
 from api.app import create_app
-from syston.core.db import create_engine
+from syston.core.engine import create_engine
 from syston.core.settings import Settings
 from syston.core.temporal_client import connect
 from syston.core.tracing import Tracing, start_tracing, tracing_requested

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from syston.core.db import Base, create_engine
+from syston.core.db import Base
+from syston.core.engine import create_engine
 
 if TYPE_CHECKING:
     from tests.support.stack import Stack

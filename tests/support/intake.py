@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from syston.core.db import ProvisionRequest, create_engine
+from syston.core.db import ProvisionRequest
+from syston.core.engine import create_engine
 from syston.core.temporal import provision_workflow_id
 
 

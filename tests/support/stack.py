@@ -42,7 +42,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from syston.core.correlation import with_request_ids
-from syston.core.db import create_engine
+from syston.core.engine import create_engine
 from syston.core.metrics import WorkerMetrics
 from syston.core.settings import Settings
 from syston.migrations import migrate_engine
