@@ -1,0 +1,125 @@
+"""run_transaction: the hot paths' transactions, on SQLite's blocking twin and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from syston.core.engine import create_engine, run_transaction, sessionmaker
+from tests.support.database import postgres_database
+
+_marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async def made(url: str) -> AsyncEngine:
+        made = create_engine(url)
+        async with made.begin() as conn:
+            await conn.execute(text("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)"))
+            await conn.execute(text("INSERT INTO counter VALUES (1, 0)"))
+        return made
+
+    if request.param == "sqlite":
+        made_engine = await made(f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}")
+        yield made_engine
+        await made_engine.dispose()
+        return
+    async with postgres_database() as url:
+        made_engine = await made(url)
+        yield made_engine
+        await made_engine.dispose()
+
+
+def _bump(db: Connection, by: int) -> int:
+    return int(db.execute(text("UPDATE counter SET n = n + :by RETURNING n"), {"by": by}).scalar_one())
+
+
+def _bump_then_fail(db: Connection) -> None:
+    _bump(db, 100)
+    raise RuntimeError("after the write")
+
+
+async def _count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT n FROM counter"))).scalar_one())
+
+
+async def test_commits_what_returns_and_rolls_back_what_raises(engine: AsyncEngine) -> None:
+    sessions = sessionmaker(engine)
+    assert await run_transaction(sessions, _bump, 1) == 1
+    assert await run_transaction(sessions, _bump, by=2) == 3
+    with pytest.raises(RuntimeError, match="after the write"):
+        await run_transaction(sessions, _bump_then_fail)
+    # the async engine (another pool, on SQLite another driver) sees the same committed state
+    assert await _count(engine) == 3
+
+
+async def test_the_callers_context_goes_along(engine: AsyncEngine) -> None:
+    """The request id and the trace span of the caller are seen by the transaction's code."""
+    sessions = sessionmaker(engine)
+    _marker.set("request-42")
+    assert await run_transaction(sessions, lambda _db: _marker.get()) == "request-42"
+
+
+async def test_sqlite_runs_each_transaction_in_one_hop_to_its_own_threads(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}")
+    sessions = sessionmaker(engine)
+    try:
+
+        def where(db: Connection) -> tuple[str, str]:
+            driver = db.engine.dialect.driver
+            return threading.current_thread().name, driver
+
+        name, driver = await run_transaction(sessions, where)
+        assert name.startswith("sqlite") and driver == "pysqlite"
+        assert name != threading.current_thread().name
+    finally:
+        await engine.dispose()
+
+
+async def test_a_disposed_sqlite_engine_works_again(tmp_path: Path) -> None:
+    """dispose() ends the twin's threads and connections with the engine's own, and, like the
+    engine's pool, they come back on the next use (tests and reloads dispose and go on)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'again.db'}")
+    sessions = sessionmaker(engine)
+    try:
+        await run_transaction(sessions, lambda db: db.execute(text("CREATE TABLE t (n INT)")))
+        before = {t.name for t in threading.enumerate() if t.name.startswith("sqlite")}
+        assert before
+        await engine.dispose()
+        left = {t.name for t in threading.enumerate() if t.name.startswith("sqlite")}
+        assert not left & before
+        await run_transaction(sessions, lambda db: db.execute(text("INSERT INTO t VALUES (1)")))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_an_engine_made_elsewhere_runs_on_its_own_connection(tmp_path: Path) -> None:
+    """An engine not made by create_engine (no twin) still runs the same functions."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}")
+    sessions = sessionmaker(engine)
+    try:
+        await run_transaction(sessions, lambda db: db.execute(text("CREATE TABLE t (n INT)")))
+        name = await run_transaction(sessions, lambda _db: threading.current_thread().name)
+        assert name == threading.current_thread().name
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_transactions_lose_no_update(engine: AsyncEngine) -> None:
+    """Fifty read-modify-write transactions at once, more than the twin has threads."""
+    sessions = sessionmaker(engine)
+    results = await asyncio.gather(*(run_transaction(sessions, _bump, 1) for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert await _count(engine) == 50
