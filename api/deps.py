@@ -11,11 +11,13 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from sqlalchemy import bindparam, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from api.services import Services
 from syston.core.db import RevokedToken, Tenant, TokenCutoff
+from syston.core.engine import ReadConnection
 from syston.core.text import UNSTORABLE_MESSAGE, is_storable
 from syston.plan_change import PlanChanges
 from syston.provisioning_client import TemporalGateway
@@ -38,26 +40,9 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-class RequestReads:
-    """The request's one read connection, opened on first use (a request refused before
-    reaching the database never takes one) and shared by authentication and the route."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
-
-    async def connection(self) -> AsyncConnection:
-        if self._connection is None:
-            self._connection = await self._engine.connect()
-        return self._connection
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-
-
-async def request_reads(services: ServicesDep) -> AsyncIterator[RequestReads]:
-    reads = RequestReads(services.engine)
+async def request_reads(services: ServicesDep) -> AsyncIterator[ReadConnection]:
+    """The request's one read connection, shared by authentication and the route."""
+    reads = ReadConnection(services.engine)
     try:
         yield reads
     finally:
@@ -94,7 +79,7 @@ async def _plan_changes(services: ServicesDep) -> PlanChanges:
 
 
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
-Reads = Annotated[RequestReads, Depends(request_reads)]
+Reads = Annotated[ReadConnection, Depends(request_reads)]
 Temporal = Annotated[TemporalGateway, Depends(_temporal)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 Signup = Annotated[SignupService, Depends(_signup)]
@@ -135,6 +120,11 @@ _ACCESS_CHECK = select(
 )
 
 
+def _access_check(db: Connection, params: dict[str, Any]) -> tuple[bool, bool, bool]:
+    is_revoked, is_cut_off, is_locked_out = db.execute(_ACCESS_CHECK, params).one()
+    return bool(is_revoked), bool(is_cut_off), bool(is_locked_out)
+
+
 async def authenticate(
     request: Request,
     tokens: Tokens,
@@ -145,19 +135,16 @@ async def authenticate(
     that the tenant is not suspended or being offboarded (on every request)."""
     principal = tokens.authenticate(bearer_token(authorization))
     request.state.token_sub = principal.sub
-    db = await reads.connection()
-    is_revoked, is_cut_off, is_locked_out = (
-        await db.execute(
-            _ACCESS_CHECK,
-            {
-                "jti": principal.jti,
-                "scope_all": "*",
-                "scope_tenant": principal.tenant_id,
-                "issued": datetime.fromtimestamp(principal.iat, UTC),
-                "tenant_id": principal.tenant_id,
-            },
-        )
-    ).one()
+    is_revoked, is_cut_off, is_locked_out = await reads.run(
+        _access_check,
+        {
+            "jti": principal.jti,
+            "scope_all": "*",
+            "scope_tenant": principal.tenant_id,
+            "issued": datetime.fromtimestamp(principal.iat, UTC),
+            "tenant_id": principal.tenant_id,
+        },
+    )
     if is_revoked:
         raise Forbidden("token_revoked", "this token has been revoked")
     if is_cut_off:

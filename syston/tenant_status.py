@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from syston.core.db import OperationStep, ProvisioningStep, Tenant, TenantOperation, TenantResources
 from syston.core.errors import TenantNotFoundError
@@ -105,8 +106,8 @@ _STATUS_READ = (
 )
 
 
-async def read_provision_status(
-    db: AsyncSession | AsyncConnection,
+def read_provision_status(
+    db: Connection | Session,
     tenant_id: str,
     *,
     platform_webhook_url: str | None = None,
@@ -116,12 +117,12 @@ async def read_provision_status(
     The webhook URL is the one events go to: the tenant's own (admin-set), else the platform's
     current MAKE_WEBHOOK_URL (`platform_webhook_url`) once the tenant is registered there.
     """
-    rows = (await db.execute(_STATUS_READ, {"tenant_id": tenant_id})).all()
+    rows = db.execute(_STATUS_READ, {"tenant_id": tenant_id}).all()
     if not rows:
         raise TenantNotFoundError(tenant_id)
     tenant = rows[0]
     # A second read only for tenants that ever had a lifecycle operation.
-    operation = await _read_operation(db, tenant_id) if tenant.operation_type else None
+    operation = _read_operation(db, tenant_id) if tenant.operation_type else None
     return ProvisionStatusRecord(
         tenant_id=tenant.id,
         slug=tenant.slug,
@@ -143,11 +144,9 @@ async def read_provision_status(
     )
 
 
-async def _read_operation(
-    db: AsyncSession | AsyncConnection, tenant_id: str
-) -> OperationRecord | None:
+def _read_operation(db: Connection | Session, tenant_id: str) -> OperationRecord | None:
     rows = (
-        await db.execute(
+        db.execute(
             select(
                 TenantOperation.type,
                 TenantOperation.status,

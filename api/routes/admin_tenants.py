@@ -73,8 +73,8 @@ async def get_tenant(
 ) -> AdminTenantView:
     """A tenant with its steps, resources (unmasked), owner and recent audit trail."""
     async with sessions() as session:
-        record = await read_provision_status(
-            session, tenantId, platform_webhook_url=admin.settings.make_webhook_url
+        record = await session.run_sync(
+            read_provision_status, tenantId, platform_webhook_url=admin.settings.make_webhook_url
         )
         facts = await admin.tenants.facts(session, tenantId)
     return AdminTenantView(

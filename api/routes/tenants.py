@@ -33,9 +33,8 @@ async def get_provision_status(
     ],
 ) -> ProvisionStatusView:
     """Live provisioning progress of a tenant, served from the database."""
-    db = await reads.connection()
-    record = await read_provision_status(
-        db, tenantId, platform_webhook_url=services.settings.make_webhook_url
+    record = await reads.run(
+        read_provision_status, tenantId, platform_webhook_url=services.settings.make_webhook_url
     )
     return ProvisionStatusView.of(record, unmask=caller.kind != "tenant")
 

@@ -17,7 +17,7 @@ import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -137,3 +137,46 @@ async def run_transaction(
         return await loop.run_in_executor(twin.threads, context.run, twin.run, call)
     async with engine.begin() as conn:
         return await conn.run_sync(call)
+
+
+class ReadConnection:
+    """One connection for a unit of work's reads (an HTTP request's: its access check and its
+    route), taken on first use, so that work refused before reaching the database never takes
+    one. `run(work, …)` runs `work(conn, …)` like run_transaction does, on the same connection
+    each time: on SQLite the twin's, one hop to its threads per read."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._twin = _twins.get(engine.sync_engine)
+        self._blocking: Connection | None = None
+        self._async: AsyncConnection | None = None
+
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        def call(conn: Connection) -> T:
+            return work(conn, *args, **kwargs)
+
+        if self._twin is not None:
+            twin = self._twin
+
+            def blocking() -> T:
+                if self._blocking is None:
+                    self._blocking = twin.engine.connect()
+                return call(self._blocking)
+
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            return await loop.run_in_executor(twin.threads, context.run, blocking)
+        if self._async is None:
+            self._async = await self._engine.connect()
+        return await self._async.run_sync(call)
+
+    async def close(self) -> None:
+        """Give the connection back (a rollback of nothing written: it does not wait)."""
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
+        if self._async is not None:
+            await self._async.close()
+            self._async = None

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from syston.core.engine import create_engine, run_transaction, sessionmaker
+from syston.core.engine import ReadConnection, create_engine, run_transaction, sessionmaker
 from tests.support.database import postgres_database
 
 _marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
@@ -40,7 +40,9 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def _bump(db: Connection, by: int) -> int:
-    return int(db.execute(text("UPDATE counter SET n = n + :by RETURNING n"), {"by": by}).scalar_one())
+    return int(
+        db.execute(text("UPDATE counter SET n = n + :by RETURNING n"), {"by": by}).scalar_one()
+    )
 
 
 def _bump_then_fail(db: Connection) -> None:
@@ -123,3 +125,25 @@ async def test_concurrent_transactions_lose_no_update(engine: AsyncEngine) -> No
     results = await asyncio.gather(*(run_transaction(sessions, _bump, 1) for _ in range(50)))
     assert sorted(results) == list(range(1, 51))
     assert await _count(engine) == 50
+
+
+async def test_a_read_connection_is_taken_on_first_use_and_kept(engine: AsyncEngine) -> None:
+    """The API's access check and its route read on one connection, taken only when read."""
+    pool = engine.sync_engine.pool
+    unread = ReadConnection(engine)
+    await unread.close()  # a request refused before reading took nothing
+
+    reads = ReadConnection(engine)
+    try:
+
+        def connection_of(db: Connection) -> int:
+            return id(db.connection.dbapi_connection)
+
+        first = await reads.run(connection_of)
+        assert await reads.run(connection_of) == first
+        await run_transaction(sessionmaker(engine), _bump, 5)
+        # a read sees what committed after its connection was taken
+        assert await reads.run(lambda db: db.execute(text("SELECT n FROM counter")).scalar()) == 5
+    finally:
+        await reads.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]

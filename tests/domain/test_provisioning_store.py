@@ -17,7 +17,7 @@ from tests.support.domain import Sessions, signed_up
 
 async def status_of(sessions: Sessions, tenant_id: str) -> ProvisionStatusRecord:
     async with sessions() as session:
-        return await read_provision_status(session, tenant_id)
+        return await session.run_sync(read_provision_status, tenant_id)
 
 
 def steps(status: ProvisionStatusRecord) -> dict[str, str]:

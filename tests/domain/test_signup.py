@@ -40,7 +40,7 @@ async def test_a_new_club_gets_a_tenant_its_plan_steps_a_run_and_a_token(
     assert (principal.kind, principal.tenant_id) == ("tenant", tenant_id)
     assert temporal.started == [(tenant_id, "pro")]
     async with sessions() as session:
-        status = await read_provision_status(session, tenant_id)
+        status = await session.run_sync(read_provision_status, tenant_id)
     assert status.slug == "new-fc" and status.status == "processing"
     assert [(s.name, s.status) for s in status.steps] == [
         ("create_sheet", "pending"),
@@ -114,7 +114,7 @@ async def test_a_signup_temporal_cannot_start_is_kept_and_started_by_the_relay(
     assert await count(sessions, PromoRedemption) == 1
     assert await pending(sessions) == [tenant_id]
     async with sessions() as session:
-        status = await read_provision_status(session, tenant_id)
+        status = await session.run_sync(read_provision_status, tenant_id)
     assert (status.status, status.workflow_run_id) == ("processing", None)
     # while Temporal is known to be down, further signups do not even try
     other = await signed_up(signups, "down-too-fc")

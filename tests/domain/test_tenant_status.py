@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from syston.core.engine import ReadConnection
 from syston.core.errors import TenantNotFoundError
 from syston.provisioning_store import ProvisioningStore
 from syston.signup import SignupService
@@ -15,7 +16,7 @@ from tests.support.domain import Sessions, signed_up
 
 async def status_of(sessions: Sessions, tenant_id: str) -> ProvisionStatusRecord:
     async with sessions() as session:
-        return await read_provision_status(session, tenant_id)
+        return await session.run_sync(read_provision_status, tenant_id)
 
 
 async def test_provision_status_of_an_unknown_tenant_is_not_found(sessions: Sessions) -> None:
@@ -53,9 +54,12 @@ async def test_provision_status_shows_the_resources_and_the_error_of_a_stopped_t
     await store.start_step(tenant_id, "configure_webhook")
     await store.record_failure(tenant_id, "configure_webhook", "UPSTREAM_AUTH", "Make said 401")
 
-    # read on a plain connection too, as the API's status route does
-    async with engine.connect() as conn:
-        status = await read_provision_status(conn, tenant_id)
+    # read on a request's read connection too, as the API's status route does
+    reads = ReadConnection(engine)
+    try:
+        status = await reads.run(read_provision_status, tenant_id)
+    finally:
+        await reads.close()
 
     assert (status.status, status.workflow_run_id) == ("failed", "run-7")
     assert (status.error_step, status.error_code, status.error_message) == (
