@@ -10,7 +10,7 @@ import asyncio
 import contextvars
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy
@@ -150,6 +150,9 @@ class ReadConnection:
         self._twin = _twins.get(engine.sync_engine)
         self._blocking: Connection | None = None
         self._async: AsyncConnection | None = None
+        # the last read handed to a thread: a caller cancelled while it runs (a client that
+        # hung up) leaves it running there, and the connection is not touched until it ends
+        self._in_flight: Future[Any] | None = None
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -165,18 +168,27 @@ class ReadConnection:
                     self._blocking = twin.engine.connect()
                 return call(self._blocking)
 
-            loop = asyncio.get_running_loop()
-            context = contextvars.copy_context()
-            return await loop.run_in_executor(twin.threads, context.run, blocking)
+            await self._settled()
+            future = twin.threads.submit(contextvars.copy_context().run, blocking)
+            self._in_flight = future
+            return await asyncio.wrap_future(future)
         if self._async is None:
             self._async = await self._engine.connect()
         return await self._async.run_sync(call)
 
     async def close(self) -> None:
-        """Give the connection back (a rollback of nothing written: it does not wait)."""
+        """Give the connection back (a rollback of nothing written: it does not wait), once no
+        read is running on it."""
+        await self._settled()
         if self._blocking is not None:
             self._blocking.close()
             self._blocking = None
         if self._async is not None:
             await self._async.close()
             self._async = None
+
+    async def _settled(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None and not in_flight.done():
+            # its outcome was the cancelled caller's; here only its end matters
+            await asyncio.wait([asyncio.wrap_future(in_flight)])

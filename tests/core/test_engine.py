@@ -39,6 +39,11 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await made_engine.dispose()
 
 
+def _create_counter(db: Connection) -> None:
+    db.execute(text("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)"))
+    db.execute(text("INSERT INTO counter VALUES (1, 0)"))
+
+
 def _bump(db: Connection, by: int) -> int:
     return int(
         db.execute(text("UPDATE counter SET n = n + :by RETURNING n"), {"by": by}).scalar_one()
@@ -147,3 +152,41 @@ async def test_a_read_connection_is_taken_on_first_use_and_kept(engine: AsyncEng
     finally:
         await reads.close()
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_read_whose_caller_hung_up_keeps_its_connection_until_it_ends(
+    tmp_path: Path,
+) -> None:
+    """SQLite: a request cancelled mid-read (the client went away) closes its read connection
+    while the read may still be running on a thread: the close waits for it, rather than
+    handing the connection back to the pool under it. (On PostgreSQL the read runs on the event
+    loop, and SQLAlchemy's asyncio layer handles the cancellation.)"""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'hang-up.db'}")
+    await run_transaction(sessionmaker(engine), _create_counter)
+    reads = ReadConnection(engine)
+    started, release = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def slow_read(db: Connection) -> int:
+        started.set()
+        release.wait(10)
+        try:
+            value = int(db.execute(text("SELECT n FROM counter")).scalar_one())
+        except Exception as exc:
+            outcome.append(exc)
+            raise
+        outcome.append(value)
+        return value
+
+    read = asyncio.create_task(reads.run(slow_read))
+    await asyncio.to_thread(started.wait, 10)
+    read.cancel()
+    closing = asyncio.create_task(reads.close())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    release.set()
+    await closing
+    with pytest.raises(asyncio.CancelledError):
+        await read
+    await engine.dispose()
+    assert outcome == [0]
