@@ -41,7 +41,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def request_reads(services: ServicesDep) -> AsyncIterator[ReadConnection]:
-    """The request's one read connection, shared by authentication and the route."""
+    """The request's reads (authentication's and the route's): syston.core.engine.ReadConnection."""
     reads = ReadConnection(services.engine)
     try:
         yield reads

@@ -10,7 +10,7 @@ import asyncio
 import contextvars
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy
@@ -61,8 +61,8 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# SQLite threads: writers queue on the database's lock anyway, so a few are enough, and they
-# never take more connections than the twin's pool holds.
+# SQLite threads: writers queue on the database's lock anyway, so a few are enough; the twin's
+# pool holds one connection for each.
 SQLITE_THREADS = 4
 
 
@@ -79,8 +79,23 @@ class _BlockingTwin:
             self._threads = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         return self._threads
 
-    def run(self, work: Callable[[Connection], T]) -> T:
+    async def submit(
+        self, how: Callable[[Callable[[Connection], T]], T], work: Callable[[Connection], T]
+    ) -> T:
+        """`how(work)` on one of the threads, with the caller's context (its request id and
+        trace span). Connections are taken and given back on the thread, never held between
+        two hops, so the threads (at most as many as the pool's connections) never wait on
+        each other."""
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.threads, context.run, how, work)
+
+    def transaction(self, work: Callable[[Connection], T]) -> T:
         with self.engine.begin() as conn:
+            return work(conn)
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
             return work(conn)
 
     def dispose(self, *_: Any) -> None:
@@ -98,7 +113,9 @@ _twins: weakref.WeakKeyDictionary[Engine, _BlockingTwin] = weakref.WeakKeyDictio
 def _attach_blocking_twin(engine: AsyncEngine) -> None:
     url = engine.url.set(drivername="sqlite+pysqlite")
     # looked up at each call, like create_async_engine above (tracing wraps it there)
-    blocking = sqlalchemy.create_engine(url, connect_args={"timeout": 30})
+    blocking = sqlalchemy.create_engine(
+        url, connect_args={"timeout": 30}, pool_size=SQLITE_THREADS, max_overflow=0
+    )
     event.listen(blocking, "connect", _sqlite_pragmas)
     twin = _BlockingTwin(blocking)
     _twins[engine.sync_engine] = twin
@@ -131,28 +148,25 @@ async def run_transaction(
 
     twin = _twins.get(engine.sync_engine)
     if twin is not None:
-        loop = asyncio.get_running_loop()
-        # the caller's context goes along: its request id and trace span
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(twin.threads, context.run, twin.run, call)
+        return await twin.submit(twin.transaction, call)
     async with engine.begin() as conn:
         return await conn.run_sync(call)
 
 
 class ReadConnection:
-    """One connection for a unit of work's reads (an HTTP request's: its access check and its
+    """The connection of a unit of work's reads (an HTTP request's: its access check and its
     route), taken on first use, so that work refused before reaching the database never takes
-    one. `run(work, …)` runs `work(conn, …)` like run_transaction does, on the same connection
-    each time: on SQLite the twin's, one hop to its threads per read."""
+    one. `run(work, …)` runs `work(conn, …)` like run_transaction does.
+
+    On PostgreSQL the request keeps one async connection for all its reads. On SQLite each read
+    takes a twin connection on its thread and gives it back there: a request holds no
+    connection while it waits on anything else, so however many requests are in flight, the
+    twin's threads never wait for a connection held by a request that waits for a thread."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._twin = _twins.get(engine.sync_engine)
-        self._blocking: Connection | None = None
         self._async: AsyncConnection | None = None
-        # the last read handed to a thread: a caller cancelled while it runs (a client that
-        # hung up) leaves it running there, and the connection is not touched until it ends
-        self._in_flight: Future[Any] | None = None
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -161,34 +175,13 @@ class ReadConnection:
             return work(conn, *args, **kwargs)
 
         if self._twin is not None:
-            twin = self._twin
-
-            def blocking() -> T:
-                if self._blocking is None:
-                    self._blocking = twin.engine.connect()
-                return call(self._blocking)
-
-            await self._settled()
-            future = twin.threads.submit(contextvars.copy_context().run, blocking)
-            self._in_flight = future
-            return await asyncio.wrap_future(future)
+            return await self._twin.submit(self._twin.read, call)
         if self._async is None:
             self._async = await self._engine.connect()
         return await self._async.run_sync(call)
 
     async def close(self) -> None:
-        """Give the connection back (a rollback of nothing written: it does not wait), once no
-        read is running on it."""
-        await self._settled()
-        if self._blocking is not None:
-            self._blocking.close()
-            self._blocking = None
+        """Give the connection back (a rollback of nothing written: it does not wait)."""
         if self._async is not None:
             await self._async.close()
             self._async = None
-
-    async def _settled(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None and not in_flight.done():
-            # its outcome was the cancelled caller's; here only its end matters
-            await asyncio.wait([asyncio.wrap_future(in_flight)])

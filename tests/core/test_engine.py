@@ -39,6 +39,10 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await made_engine.dispose()
 
 
+def _count_on(db: Connection) -> int:
+    return int(db.execute(text("SELECT n FROM counter")).scalar_one())
+
+
 def _create_counter(db: Connection) -> None:
     db.execute(text("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)"))
     db.execute(text("INSERT INTO counter VALUES (1, 0)"))
@@ -132,39 +136,56 @@ async def test_concurrent_transactions_lose_no_update(engine: AsyncEngine) -> No
     assert await _count(engine) == 50
 
 
-async def test_a_read_connection_is_taken_on_first_use_and_kept(engine: AsyncEngine) -> None:
-    """The API's access check and its route read on one connection, taken only when read."""
+async def test_a_read_connection_sees_what_commits_and_gives_everything_back(
+    engine: AsyncEngine,
+) -> None:
+    """The API's access check and its route read through one ReadConnection."""
     pool = engine.sync_engine.pool
     unread = ReadConnection(engine)
     await unread.close()  # a request refused before reading took nothing
 
     reads = ReadConnection(engine)
     try:
-
-        def connection_of(db: Connection) -> int:
-            return id(db.connection.dbapi_connection)
-
-        first = await reads.run(connection_of)
-        assert await reads.run(connection_of) == first
+        assert await reads.run(_count_on) == 0
         await run_transaction(sessionmaker(engine), _bump, 5)
-        # a read sees what committed after its connection was taken
-        assert await reads.run(lambda db: db.execute(text("SELECT n FROM counter")).scalar()) == 5
+        assert await reads.run(_count_on) == 5
     finally:
         await reads.close()
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
-async def test_a_read_whose_caller_hung_up_keeps_its_connection_until_it_ends(
+async def test_many_requests_reading_at_once_never_wait_on_each_other(engine: AsyncEngine) -> None:
+    """Sixty requests in flight, each reading twice with a wait between (its access check,
+    then its route), far more than there are connections: none holds one while it waits, so
+    all finish (with a connection held between the reads, the threads would wait for
+    connections held by requests waiting for a thread, until the pool's 30 s timeout)."""
+    sessions = sessionmaker(engine)
+    await run_transaction(sessions, _bump, 1)
+
+    async def request() -> tuple[int, int]:
+        reads = ReadConnection(engine)
+        try:
+            first = await reads.run(_count_on)
+            await asyncio.sleep(0.01)
+            return first, await reads.run(_count_on)
+        finally:
+            await reads.close()
+
+    answers = await asyncio.wait_for(asyncio.gather(*(request() for _ in range(60))), 20)
+    assert set(answers) == {(1, 1)}
+
+
+async def test_a_read_whose_caller_hung_up_finishes_on_its_own_connection(
     tmp_path: Path,
 ) -> None:
     """SQLite: a request cancelled mid-read (the client went away) closes its read connection
-    while the read may still be running on a thread: the close waits for it, rather than
-    handing the connection back to the pool under it. (On PostgreSQL the read runs on the event
-    loop, and SQLAlchemy's asyncio layer handles the cancellation.)"""
+    while the read may still be running on a thread: the read keeps its connection until it
+    ends, and the next read works. (On PostgreSQL the read runs on the event loop, and
+    SQLAlchemy's asyncio layer handles the cancellation.)"""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'hang-up.db'}")
     await run_transaction(sessionmaker(engine), _create_counter)
     reads = ReadConnection(engine)
-    started, release = threading.Event(), threading.Event()
+    started, release, ended = threading.Event(), threading.Event(), threading.Event()
     outcome: list[object] = []
 
     def slow_read(db: Connection) -> int:
@@ -172,11 +193,13 @@ async def test_a_read_whose_caller_hung_up_keeps_its_connection_until_it_ends(
         release.wait(10)
         try:
             value = int(db.execute(text("SELECT n FROM counter")).scalar_one())
+            outcome.append(value)
+            return value
         except Exception as exc:
             outcome.append(exc)
             raise
-        outcome.append(value)
-        return value
+        finally:
+            ended.set()
 
     read = asyncio.create_task(reads.run(slow_read))
     await asyncio.to_thread(started.wait, 10)
@@ -188,5 +211,9 @@ async def test_a_read_whose_caller_hung_up_keeps_its_connection_until_it_ends(
     await closing
     with pytest.raises(asyncio.CancelledError):
         await read
-    await engine.dispose()
-    assert outcome == [0]
+    await asyncio.to_thread(ended.wait, 10)
+    try:
+        assert outcome == [0]
+        assert await ReadConnection(engine).run(_count_on) == 0
+    finally:
+        await engine.dispose()
