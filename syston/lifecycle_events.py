@@ -137,7 +137,8 @@ def enqueue_on(
     *,
     event_id: str | None = None,
 ) -> str:
-    """`enqueue` for a transaction of run_transaction (syston.core.db)."""
+    """`enqueue` on a plain `Connection`: in a transaction of `run_transaction`
+    (syston.core.engine), or through `run_sync`."""
     if event_id is not None and db.execute(_EVENT_EXISTS, {"b_id": event_id}).first():
         return event_id
     event_id = event_id or new_event_id()
@@ -184,7 +185,7 @@ class EventOutbox:
         rows = [
             {"b_id": event_id, "b_status": status, "b_now": now} for event_id, status in outcomes
         ]
-        await run_transaction(self._sessions, _execute_many, _DELIVERED, rows)
+        await run_transaction(self._sessions, Connection.execute, _DELIVERED, rows)
 
     async def failed(
         self, event_id: str, error: str, status: int | None, retry_at: datetime | None
@@ -208,7 +209,3 @@ class EventOutbox:
 
 def _claim(db: Connection, params: dict[str, Any]) -> list[PendingEvent]:
     return [PendingEvent(*row) for row in db.execute(_CLAIM, params)]
-
-
-def _execute_many(db: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    db.execute(statement, rows)
