@@ -96,24 +96,13 @@ class ProvisioningActivities:
     @activity.defn(name=names.ACTIVITY_BEGIN)
     async def begin(self, request: BeginInput) -> BeginResult:
         """Record the run and report which steps are already completed."""
-        info = activity.info()
         result = await self._store.begin(
             request.tenant_id,
             request.plan,
             force=request.force,
-            run_id=info.workflow_run_id or "",
+            run_id=activity.info().workflow_run_id or "",
         )
-        if result.found and info.attempt == 1:
-            log_event(
-                "tenant_provision_start",
-                tenant_id=request.tenant_id,
-                plan=request.plan,
-                force=request.force,
-                completed_steps=result.completed_steps,
-                workflow_id=info.workflow_id,
-            )
-        if not result.found:
-            log_event("tenant_provision_abandoned", logging.WARNING, tenant_id=request.tenant_id)
+        _log_begin(request, result)
         return result
 
     @activity.defn(name=names.ACTIVITY_RECORD_FAILURE)
@@ -230,8 +219,23 @@ class ProvisioningActivities:
     ) -> StepResult:
         # request_id is already set by syston.core.correlation: the API request that started or
         # re-queued this run (the workflow id when there was none).
+        begun: BeginResult | None = None
         try:
-            attempt, ctx = await self._store.start_step(request.tenant_id, request.step)
+            if request.begin is None:
+                attempt, ctx = await self._store.start_step(request.tenant_id, request.step)
+            else:
+                # The run's first step records the run's start in the same transaction.
+                begun, started = await self._store.begin_with_step(
+                    request.tenant_id,
+                    request.begin.plan,
+                    request.step,
+                    force=request.begin.force,
+                    run_id=activity.info().workflow_run_id or "",
+                )
+                _log_begin(request.begin, begun)
+                if started is None:  # the tenant is gone, or this step was done before
+                    return StepResult(step=request.step, reused=begun.found, begun=begun)
+                attempt, ctx = started
         except TenantNotFound as exc:
             raise ApplicationError(
                 f"tenant {request.tenant_id} does not exist",
@@ -259,7 +263,7 @@ class ProvisioningActivities:
             raise
         if not done.recorded:
             await self._store.complete_step(request.tenant_id, request.step, **done.resources)
-        result = done.result
+        result = done.result.model_copy(update={"begun": begun}) if begun else done.result
         log_event(
             "tenant_provision_step",
             tenant_id=request.tenant_id,
@@ -306,6 +310,22 @@ class ProvisioningActivities:
             attempt=attempt,
             code=code,
             error=message,
+        )
+
+
+def _log_begin(request: BeginInput, result: BeginResult) -> None:
+    """The run's start, logged once (on the first attempt of whatever activity recorded it)."""
+    info = activity.info()
+    if not result.found:
+        log_event("tenant_provision_abandoned", logging.WARNING, tenant_id=request.tenant_id)
+    elif info.attempt == 1:
+        log_event(
+            "tenant_provision_start",
+            tenant_id=request.tenant_id,
+            plan=request.plan,
+            force=request.force,
+            completed_steps=result.completed_steps,
+            workflow_id=info.workflow_id,
         )
 
 

@@ -28,12 +28,20 @@ def steps_for(plan: str) -> tuple[StepName, ...]:
     return STEPS_BY_PLAN[plan]
 
 
+RUN_SHAPE_BEGIN_IN_FIRST_STEP = 2
+"""`ProvisionInput.shape` of a run whose first step activity records the run's start too (no
+`begin_provisioning` of its own). Runs without it (shape 1: started by hand, or by an API from
+before it) still decide their first command by the `local-begin` versioning patch."""
+
+
 class ProvisionInput(BaseModel):
     """Input of the ProvisionTenant workflow."""
 
     tenant_id: str
     plan: Plan
     force: bool = False
+    # The command sequence the starter asks for (RUN_SHAPE_BEGIN_IN_FIRST_STEP); 1 when absent.
+    shape: int = 1
 
 
 class ProvisionResult(BaseModel):
@@ -60,11 +68,17 @@ class StepInput(BaseModel):
     tenant_id: str
     step: StepName
     force: bool = False
+    # Set on a run's first step (RUN_SHAPE_BEGIN_IN_FIRST_STEP): record the run's start in the
+    # step's first transaction, and skip the step if the ledger has it completed already.
+    begin: BeginInput | None = None
 
 
 class StepResult(BaseModel):
     step: StepName
     reused: bool = False
+    # The start's answer when the input carried `begin` (None from a worker that predates it:
+    # it ran the step alone, and the run records its start itself).
+    begun: BeginResult | None = None
 
 
 class FailureInput(BaseModel):

@@ -47,6 +47,7 @@ from syston.core.temporal import (
 )
 from syston.core.temporal_client import TemporalConfigError, connect, describe_target
 from syston.models import (
+    RUN_SHAPE_BEGIN_IN_FIRST_STEP,
     ChangePlanInput,
     OffboardInput,
     ProvisionInput,
@@ -158,7 +159,12 @@ class TemporalGateway:
     ) -> str:
         client = await self.client()
         request = ProvisionInput.model_validate(
-            {"tenant_id": tenant_id, "plan": plan, "force": force}
+            {
+                "tenant_id": tenant_id,
+                "plan": plan,
+                "force": force,
+                "shape": RUN_SHAPE_BEGIN_IN_FIRST_STEP,
+            }
         )
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(

@@ -172,6 +172,16 @@ class ProvisioningStore:
             self._sessions, _begin, tenant_id, plan, force=force, run_id=run_id
         )
 
+    async def begin_with_step(
+        self, tenant_id: str, plan: str, step: str, *, force: bool, run_id: str
+    ) -> tuple[BeginResult, tuple[int, ProvisioningContext] | None]:
+        """`begin` and `start_step` in one transaction, for a run's first step: the start's
+        answer, and the step's attempt and context — None when there is nothing to run (the
+        tenant is gone, or the step is completed already)."""
+        return await run_transaction(
+            self._sessions, _begin_with_step, tenant_id, plan, step, force=force, run_id=run_id
+        )
+
     async def start_step(self, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:
         """Mark a step running and count the attempt, and read what the step needs — in one
         transaction. Returns the attempt number and the tenant's context."""
@@ -320,6 +330,15 @@ def _begin(db: Connection, tenant_id: str, plan: str, *, force: bool, run_id: st
         steps["mark_active"] = "pending"
     completed: list[StepName] = [s for s in steps_for(plan) if steps.get(s) == "completed"]
     return BeginResult(found=True, status=status, completed_steps=completed)
+
+
+def _begin_with_step(
+    db: Connection, tenant_id: str, plan: str, step: str, *, force: bool, run_id: str
+) -> tuple[BeginResult, tuple[int, ProvisioningContext] | None]:
+    begun = _begin(db, tenant_id, plan, force=force, run_id=run_id)
+    if not begun.found or step in begun.completed_steps:
+        return begun, None
+    return begun, _start_step(db, tenant_id, step)
 
 
 def _start_step(db: Connection, tenant_id: str, step: str) -> tuple[int, ProvisioningContext]:

@@ -24,7 +24,9 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from syston.core import temporal as names
     from syston.models import (
+        RUN_SHAPE_BEGIN_IN_FIRST_STEP,
         BeginInput,
+        BeginResult,
         FailureInput,
         ProgressView,
         ProvisionInput,
@@ -69,6 +71,8 @@ class ProvisionTenant:
         self._last_error: str | None = None
         self._override: str | None = None
         self._published: str | None = None  # ProvisionStatus as last set (None: unknown)
+        self._unbegun: BeginInput | None = None  # the start the next step records, if any
+        self._gone = False  # the run's start found no tenant row
 
     @workflow.run
     async def run(self, request: ProvisionInput) -> ProvisionResult:
@@ -78,19 +82,20 @@ class ProvisionTenant:
         begin_input = BeginInput(
             tenant_id=request.tenant_id, plan=request.plan, force=request.force
         )
-        if workflow.patched(names.PATCH_LOCAL_BEGIN):
-            # A short database write: run in this workflow task rather than as an activity
-            # task of its own (one marker event instead of two round trips to the server).
+        if request.shape >= RUN_SHAPE_BEGIN_IN_FIRST_STEP and not self._begun_by_older_worker():
+            # The run's first step records its start (one transaction and one activity task
+            # for both); until it has, the next step to run carries the start along.
+            self._published = workflow.info().typed_search_attributes.get(
+                names.PROVISION_STATUS_ATTR
+            )
+            self._unbegun = begin_input
+        elif workflow.patched(names.PATCH_LOCAL_BEGIN):
             # The starter set ProvisionStatus=processing, so it is published only on change.
             self._published = workflow.info().typed_search_attributes.get(
                 names.PROVISION_STATUS_ATTR
             )
-            begin = await workflow.execute_local_activity(
-                activity_refs.begin,
-                begin_input,
-                start_to_close_timeout=LEDGER_START_TO_CLOSE,
-                retry_policy=LEDGER_RETRY,
-            )
+            if not self._apply_begin(await self._begin_locally(begin_input)):
+                return self._abandoned()
         else:
             begin = await workflow.execute_activity(
                 activity_refs.begin,
@@ -98,17 +103,13 @@ class ProvisionTenant:
                 start_to_close_timeout=LEDGER_START_TO_CLOSE,
                 retry_policy=LEDGER_RETRY,
             )
-        if not begin.found:
-            # The tenant row is gone: nothing to provision, and nothing left "processing" in
-            # the UI's list.
-            self._set_status("abandoned")
-            return ProvisionResult(tenant_id=request.tenant_id, status="abandoned")
-        for done in begin.completed_steps:
-            self._steps[done] = "completed"
-        self._set_status("processing")
+            if not self._apply_begin(begin):
+                return self._abandoned()
 
         while True:
             failed = await self._run_pending_steps(request)
+            if self._gone:
+                return self._abandoned()
             if failed is None:
                 break
             override = await self._stop_until_retried(request, *failed)
@@ -126,6 +127,43 @@ class ProvisionTenant:
         return ProvisionResult(
             tenant_id=request.tenant_id, status="active", completed_steps=list(plan_steps)
         )
+
+    @staticmethod
+    def _begun_by_older_worker() -> bool:
+        """A run of the new shape whose first workflow task a worker from before the shape
+        completed: that worker took the `local-begin` path (its marker is in the history), and
+        a replay must take it too. Asked only while replaying: a first execution here decides
+        by the input alone, and records no marker."""
+        return workflow.unsafe.is_replaying() and workflow.patched(names.PATCH_LOCAL_BEGIN)
+
+    async def _begin_locally(self, begin_input: BeginInput) -> BeginResult:
+        # A short database write: run in this workflow task rather than as an activity task
+        # of its own (one marker event instead of two round trips to the server).
+        return await workflow.execute_local_activity(
+            activity_refs.begin,
+            begin_input,
+            start_to_close_timeout=LEDGER_START_TO_CLOSE,
+            retry_policy=LEDGER_RETRY,
+        )
+
+    def _apply_begin(self, begin: BeginResult) -> bool:
+        """Take the ledger's answer at the run's start: which steps are done (the others are
+        pending). False when the tenant row is gone: nothing to provision."""
+        self._unbegun = None
+        if not begin.found:
+            self._gone = True
+            self._steps = dict.fromkeys(self._steps, "pending")
+            return False
+        done = set(begin.completed_steps)
+        self._steps = {s: "completed" if s in done else "pending" for s in self._steps}
+        self._set_status("processing")
+        return True
+
+    def _abandoned(self) -> ProvisionResult:
+        # The tenant row is gone: nothing to provision, and nothing left "processing" in the
+        # UI's list.
+        self._set_status("abandoned")
+        return ProvisionResult(tenant_id=self._tenant_id, status="abandoned")
 
     async def _stop_until_retried(
         self, request: ProvisionInput, step: StepName, code: str, message: str
@@ -161,15 +199,17 @@ class ProvisionTenant:
         return None
 
     async def _run_pending_steps(self, request: ProvisionInput) -> tuple[StepName, str, str] | None:
-        """Run every step not yet completed; on a stopping error return (step, code, message)."""
-        for step, state in self._steps.items():
-            if state == "completed":
-                continue
+        """Run every step not yet completed; on a stopping error return (step, code, message).
+        Returns None with `_gone` set when the first step found the tenant row gone."""
+        while (step := self._next_pending()) is not None:
             self._steps[step] = "running"
+            begin = self._unbegun
             try:
-                await workflow.execute_activity(
+                result = await workflow.execute_activity(
                     activity_refs.STEP_ACTIVITIES[step],
-                    StepInput(tenant_id=request.tenant_id, step=step, force=request.force),
+                    StepInput(
+                        tenant_id=request.tenant_id, step=step, force=request.force, begin=begin
+                    ),
                     start_to_close_timeout=STEP_START_TO_CLOSE,
                     heartbeat_timeout=STEP_HEARTBEAT,
                     retry_policy=STEP_RETRY,
@@ -177,8 +217,21 @@ class ProvisionTenant:
             except ActivityError as err:
                 code, message = _describe(err)
                 return step, code, message
-            self._steps[step] = "completed"
+            if begin is None:
+                self._steps[step] = "completed"
+            elif result.begun is not None:
+                # The start's answer is the ledger before this step, which is done now.
+                if not self._apply_begin(result.begun):
+                    return None
+                self._steps[step] = "completed"
+            # A worker from before the run's shape ran the step and ignored `begin`: record
+            # the start now; its answer (the step included, unless forced) says what is left.
+            elif not self._apply_begin(await self._begin_locally(begin)):
+                return None
         return None
+
+    def _next_pending(self) -> StepName | None:
+        return next((s for s, state in self._steps.items() if state != "completed"), None)
 
     def _set_status(self, status: str) -> None:
         self._status = status

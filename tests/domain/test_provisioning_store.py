@@ -56,6 +56,55 @@ async def test_a_run_for_a_tenant_that_is_gone_finds_nothing(store: Provisioning
     assert not begun.found and begun.completed_steps == []
 
 
+async def test_a_first_step_begins_the_run_and_starts_in_one_transaction(
+    signups: SignupService, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    tenant_id = await signed_up(signups, "first-step-fc", "pro")
+
+    begun, started = await store.begin_with_step(
+        tenant_id, "pro", "create_sheet", force=False, run_id="run-1"
+    )
+
+    assert (begun.found, begun.status, begun.completed_steps) == (True, "processing", [])
+    assert started is not None
+    attempt, context = started
+    assert attempt == 1 and context.slug == "first-step-fc"
+    status = await status_of(sessions, tenant_id)
+    assert status.workflow_run_id == "run-1"
+    assert steps(status)["create_sheet"] == "running"
+
+
+async def test_a_first_step_the_ledger_has_done_is_not_started_again(
+    tenant: str, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    await store.start_step(tenant, "create_sheet")
+    await store.complete_step(tenant, "create_sheet", spreadsheet_id="sheet-1")
+
+    begun, started = await store.begin_with_step(
+        tenant, "pro", "create_sheet", force=False, run_id="run-2"
+    )
+
+    assert started is None and begun.completed_steps == ["create_sheet"]
+    status = await status_of(sessions, tenant)
+    assert status.steps[0].attempts == 1 and status.steps[0].status == "completed"
+    assert status.workflow_run_id == "run-2"
+    # forced, the same step starts over
+    begun, started = await store.begin_with_step(
+        tenant, "pro", "create_sheet", force=True, run_id="run-3"
+    )
+    assert begun.completed_steps == [] and started is not None and started[0] == 2
+
+
+async def test_a_first_step_of_a_tenant_that_is_gone_starts_nothing(
+    store: ProvisioningStore,
+) -> None:
+    begun, started = await store.begin_with_step(
+        "tenant_gone", "pro", "create_sheet", force=False, run_id="run-1"
+    )
+
+    assert not begun.found and started is None
+
+
 async def test_a_step_runs_counts_its_attempts_and_completes_with_its_resource(
     tenant: str, store: ProvisioningStore, sessions: Sessions
 ) -> None:

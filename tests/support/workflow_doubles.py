@@ -29,6 +29,7 @@ from temporalio.worker import Worker
 
 from syston.core.temporal import provision_workflow_id
 from syston.models import (
+    RUN_SHAPE_BEGIN_IN_FIRST_STEP,
     BeginInput,
     BeginResult,
     FailureInput,
@@ -65,13 +66,17 @@ class Call:
 class ScriptedActivities:
     """What the ledger and the upstreams do, scripted: `found`/`done` are `begin`'s answer;
     `failures[step]` are raised by that step's next calls, one per call, then it succeeds;
-    a step in `held` waits for its event to be set before it does anything."""
+    a step in `held` waits for its event to be set before it does anything. A run's start
+    carried by its first step is recorded as a `begin` call before the step's own, unless
+    `predates_shape` (the steps act as a worker from before that shape: they ignore it)."""
 
     found: bool = True
     done: Sequence[StepName] = ()
     failures: dict[StepName, list[BaseException]] = field(default_factory=dict)
     held: dict[StepName, asyncio.Event] = field(default_factory=dict)
+    predates_shape: bool = False
     calls: list[Call] = field(default_factory=list)
+    completed: list[StepName] = field(default_factory=list)  # steps run to success, in order
 
     def called(self) -> list[str]:
         """The activities called, in order (steps by their step name)."""
@@ -84,9 +89,7 @@ class ScriptedActivities:
         @activity.defn(name=activity_name(activity_refs.begin))
         async def begin(request: BeginInput) -> BeginResult:
             self.calls.append(Call("begin", request))
-            if not self.found:
-                return BeginResult(found=False)
-            return BeginResult(found=True, status="processing", completed_steps=list(self.done))
+            return self._begin_result()
 
         @activity.defn(name=activity_name(activity_refs.record_failure))
         async def record_failure(request: FailureInput) -> None:
@@ -100,16 +103,31 @@ class ScriptedActivities:
             self._step(reference) for reference in activity_refs.STEP_ACTIVITIES.values()
         ]
 
+    def _begin_result(self) -> BeginResult:
+        if not self.found:
+            return BeginResult(found=False)
+        done = [*self.done, *(s for s in self.completed if s not in self.done)]
+        return BeginResult(found=True, status="processing", completed_steps=done)
+
     def _step(self, reference: Callable[..., Any]) -> Callable[..., Any]:
         @activity.defn(name=activity_name(reference))
         async def step(request: StepInput) -> StepResult:
+            begun = None
+            if request.begin is not None and not self.predates_shape:
+                # the run's start recorded by its first step (a worker from before that shape
+                # ignores the field: `predates_shape`)
+                self.calls.append(Call("begin", request.begin))
+                begun = self._begin_result()
+                if not begun.found or request.step in begun.completed_steps:
+                    return StepResult(step=request.step, reused=begun.found, begun=begun)
             self.calls.append(Call(request.step, request))
             if request.step in self.held:
                 await self.held[request.step].wait()
             queued = self.failures.get(request.step)
             if queued:
                 raise queued.pop(0)
-            return StepResult(step=request.step)
+            self.completed.append(request.step)
+            return StepResult(step=request.step, begun=begun)
 
         return step
 
@@ -127,13 +145,14 @@ class ScriptedActivities:
 
 
 async def start_provisioning(
-    client: Client, task_queue: str, plan: Plan
+    client: Client, task_queue: str, plan: Plan, shape: int = RUN_SHAPE_BEGIN_IN_FIRST_STEP
 ) -> WorkflowHandle[ProvisionTenant, ProvisionResult]:
-    """Start ProvisionTenant for a new tenant id, as signup does."""
+    """Start ProvisionTenant for a new tenant id, as signup does (`shape` 1: as a run started
+    by hand or by an API from before the shape)."""
     tenant_id = f"tenant_{uuid.uuid4().hex[:12]}"
     return await client.start_workflow(
         ProvisionTenant.run,
-        ProvisionInput(tenant_id=tenant_id, plan=plan),
+        ProvisionInput(tenant_id=tenant_id, plan=plan, shape=shape),
         id=provision_workflow_id(tenant_id),
         task_queue=task_queue,
     )

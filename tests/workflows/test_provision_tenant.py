@@ -17,7 +17,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from syston.core.temporal import PROVISION_STATUS_ATTR
-from syston.models import FailureInput, Plan, StatusOverridden, TenantStatus
+from syston.models import (
+    RUN_SHAPE_BEGIN_IN_FIRST_STEP,
+    FailureInput,
+    Plan,
+    StatusOverridden,
+    TenantStatus,
+)
 from tests.support.workflow_doubles import (
     ScriptedActivities,
     progress_until,
@@ -30,6 +36,14 @@ from workflows.provision import STEP_RETRY, ProvisionTenant
 pytestmark = pytest.mark.fast
 
 RESULT_TIMEOUT_SECONDS = 30.0
+
+
+@pytest.fixture(params=[RUN_SHAPE_BEGIN_IN_FIRST_STEP, 1], ids=["begin-in-first-step", "shape-1"])
+def shape(request: pytest.FixtureRequest) -> int:
+    """Every decision holds for runs of the current shape (the first step records the run's
+    start) and for runs started without it (by hand, or by an API from before it)."""
+    value: int = request.param
+    return value
 
 
 def rejected(message: str = "Make answered 400") -> ApplicationError:
@@ -52,7 +66,7 @@ async def provision_status(handle: WorkflowHandle[Any, Any]) -> str | None:
     ],
 )
 async def test_each_plan_runs_its_steps_in_order_and_ends_active(
-    time_skipping_env: WorkflowEnvironment, plan: Plan, steps: list[str]
+    time_skipping_env: WorkflowEnvironment, shape: int, plan: Plan, steps: list[str]
 ) -> None:
     script = ScriptedActivities()
     async with script.worker(time_skipping_env.client) as task_queue:
@@ -71,10 +85,11 @@ async def test_each_plan_runs_its_steps_in_order_and_ends_active(
 
 async def test_steps_the_ledger_has_completed_are_not_run_again(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     script = ScriptedActivities(done=["create_sheet"])
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
 
     assert script.called() == ["begin", "configure_webhook", "mark_active"]
@@ -82,12 +97,45 @@ async def test_steps_the_ledger_has_completed_are_not_run_again(
     assert result.completed_steps == ["create_sheet", "configure_webhook", "mark_active"]
 
 
+async def test_a_first_step_run_by_a_worker_from_before_the_shape_is_followed_by_the_start(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """In a rolling deploy an older worker may take the first step and ignore the start it
+    carries: the run then records the start itself, and goes on from what the ledger says."""
+    script = ScriptedActivities(predates_shape=True)
+    async with script.worker(time_skipping_env.client) as task_queue:
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+
+    assert script.called() == ["create_sheet", "begin", "configure_webhook", "mark_active"]
+    (first,) = script.requests("create_sheet")
+    assert first.begin is not None and first.begin.tenant_id == result.tenant_id
+    assert all(r.begin is None for r in script.requests("configure_webhook"))
+    assert result.status == "active"
+    assert await provision_status(handle) == "active"
+
+
+async def test_only_the_first_step_carries_the_start(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    script = ScriptedActivities()
+    async with script.worker(time_skipping_env.client) as task_queue:
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+
+    carried = {c.activity: c.request.begin for c in script.calls if c.activity != "begin"}
+    assert carried["create_sheet"] is not None and carried["create_sheet"].plan == "pro"
+    assert carried["configure_webhook"] is None and carried["mark_active"] is None
+    assert result.status == "active"
+
+
 async def test_a_tenant_gone_from_the_database_is_abandoned_without_running_a_step(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     script = ScriptedActivities(found=False)
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
 
     assert result.status == "abandoned"
@@ -98,10 +146,11 @@ async def test_a_tenant_gone_from_the_database_is_abandoned_without_running_a_st
 
 async def test_a_permanent_error_stops_the_run_open_until_retry_resumes_it(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     script = ScriptedActivities(failures={"configure_webhook": [rejected()]})
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         view = await stopped(handle)
 
         # stopped, not failed: the run stays open and says where and why
@@ -143,6 +192,7 @@ async def test_a_permanent_error_stops_the_run_open_until_retry_resumes_it(
 
 async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     attempts = STEP_RETRY.maximum_attempts
     unavailable = [
@@ -151,13 +201,16 @@ async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up
     ]
     script = ScriptedActivities(failures={"create_sheet": unavailable})
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         # the retries' backoff adds up to minutes: the test server skips them
         view = await skip_time_until_stopped(time_skipping_env, handle)
         await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="suspended"))
         await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
 
-    assert script.called() == ["begin"] + ["create_sheet"] * attempts + ["record_failure"]
+    # a first step carries the run's start on every attempt until one returns
+    tries = ["begin", "create_sheet"] if shape > 1 else ["create_sheet"]
+    expected = tries * attempts if shape > 1 else ["begin", *tries * attempts]
+    assert script.called() == [*expected, "record_failure"]
     (failure,) = script.requests("record_failure")
     assert failure.code == "UPSTREAM_UNAVAILABLE"
     assert failure.message == f"Google answered 503 (gave up after {attempts} attempts)"
@@ -166,11 +219,11 @@ async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up
 
 @pytest.mark.parametrize("status", ["suspended", "active", "deleted"])
 async def test_an_admin_status_override_ends_a_stopped_run_with_that_status(
-    time_skipping_env: WorkflowEnvironment, status: TenantStatus
+    time_skipping_env: WorkflowEnvironment, shape: int, status: TenantStatus
 ) -> None:
     script = ScriptedActivities(failures={"configure_webhook": [rejected()]})
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         await stopped(handle)
         await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status=status))
         result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
@@ -183,10 +236,11 @@ async def test_an_admin_status_override_ends_a_stopped_run_with_that_status(
 
 async def test_an_override_to_processing_resumes_like_retry_and_to_failed_keeps_waiting(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     script = ScriptedActivities(failures={"configure_webhook": [rejected()]})
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "starter")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "starter", shape)
         await stopped(handle)
 
         await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="failed"))
@@ -199,25 +253,28 @@ async def test_an_override_to_processing_resumes_like_retry_and_to_failed_keeps_
         result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
 
     assert result.status == "active"
+    # the stopped step was the first: its start was never answered, so it carries it again
+    again = ["begin", "configure_webhook"] if shape > 1 else ["configure_webhook"]
     assert script.called() == [
         "begin",
         "configure_webhook",
         "record_failure",
         "resume",
-        "configure_webhook",
+        *again,
         "mark_active",
     ]
 
 
 async def test_progress_shows_the_step_running_now_and_a_busy_run_ignores_retry(
     time_skipping_env: WorkflowEnvironment,
+    shape: int,
 ) -> None:
     sheet_goes_on = asyncio.Event()
     script = ScriptedActivities(
         failures={"configure_webhook": [rejected()]}, held={"create_sheet": sheet_goes_on}
     )
     async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro")
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
         view = await progress_until(
             handle, lambda v: v.steps[0].status == "running", "create_sheet running"
         )

@@ -3,10 +3,18 @@
 The histories (tests/workflows/histories/*.json) cover both plans on the success path and on
 the stop-and-resume path (permanent fault → failed → `retry` signal → active). A change to the
 workflow's command sequence makes the replay fail; such a change needs a versioning patch
-(`workflow.patched`) for runs already in flight: move the histories into a folder named in
-LEGACY (they must keep replaying, down the old branch), then re-record the current ones:
+(`workflow.patched`) or a new run shape in the input (`ProvisionInput.shape`) for runs already
+in flight: move the histories into a folder named in LEGACY (they must keep replaying, down the
+old branch), then re-record the current ones:
 
     SYSTON_RECORD_HISTORIES=1 .venv/bin/pytest -q tests/workflows/test_replay.py
+
+The runs of the current shape (`shape` 2: the first step records the run's start) are started
+by today's API; a run started without a shape (by hand in the Temporal UI, or by an older API)
+replays down the `local-begin` branch. In a rolling deploy an older worker may take the first
+workflow task of a run the new API started: it ignores the shape and records the `local-begin`
+marker, and the replay of that history must follow it. That history is a `local_begin` one whose
+input carries the shape (`with_shape`): the older worker's commands do not depend on the field.
 """
 
 from __future__ import annotations
@@ -25,14 +33,23 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from syston.core.temporal import provision_workflow_id
-from syston.models import ProvisionInput, ProvisionResult, StepName
+from syston.core.temporal import PATCH_LOCAL_BEGIN, provision_workflow_id
+from syston.models import (
+    RUN_SHAPE_BEGIN_IN_FIRST_STEP,
+    ProvisionInput,
+    ProvisionResult,
+    StepName,
+)
 from tests.support.stack import Stack
 from workflows.provision import ProvisionTenant
 
 HISTORIES = Path(__file__).parent / "histories"
-# Runs recorded before a versioning patch: still in flight somewhere, so they must still replay.
-LEGACY = {"before_local_begin": "local-begin"}
+# Runs recorded by earlier versions of the workflow, still in flight somewhere, so they must
+# still replay: folder → the versioning patches its histories recorded.
+LEGACY: dict[str, set[str]] = {
+    "before_local_begin": set(),  # begin_provisioning as an activity task
+    "local_begin": {PATCH_LOCAL_BEGIN},  # begin_provisioning as a local activity
+}
 RECORDING = os.environ.get("SYSTON_RECORD_HISTORIES") == "1"
 
 # name → (plan, the fault that stops it, the step it stops, or None for the success path)
@@ -60,6 +77,32 @@ def markers(history: WorkflowHistory) -> list[str]:
     return found
 
 
+def run_input(history: WorkflowHistory) -> dict[str, object]:
+    started = history.events[0].workflow_execution_started_event_attributes
+    value: dict[str, object] = json.loads(started.input.payloads[0].data)
+    return value
+
+
+def with_shape(history: WorkflowHistory, shape: int) -> WorkflowHistory:
+    """The same history with the run's input saying `shape`: what a run started with that
+    input leaves behind when the worker that runs it does not read the field."""
+    copy = WorkflowHistory(history.workflow_id, list(history.events))
+    first = type(history.events[0])()
+    first.CopyFrom(history.events[0])
+    payload = first.workflow_execution_started_event_attributes.input.payloads[0]
+    payload.data = json.dumps({**run_input(history), "shape": shape}).encode()
+    copy.events[0] = first
+    return copy
+
+
+def activity_types(history: WorkflowHistory) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
 def replayer(workflows: Sequence[type]) -> Replayer:
     return Replayer(
         workflows=workflows,
@@ -67,6 +110,14 @@ def replayer(workflows: Sequence[type]) -> Replayer:
         # the variants below live in this test module, which the sandbox would re-import
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
+
+
+async def replays(history: WorkflowHistory) -> None:
+    """Replays in the full sandbox (the worker passes our modules through; this catches what
+    it would not)."""
+    sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
+    result = await sandboxed.replay_workflow(history)
+    assert result.replay_failure is None
 
 
 @pytest.mark.fast
@@ -78,22 +129,44 @@ async def test_recorded_history_replays(name: str) -> None:
     assert events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     if SCENARIOS[name][1] is not None:
         assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in events
-    # in the full sandbox (the worker passes our modules through; this catches what it would not)
-    sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
-    result = await sandboxed.replay_workflow(history)
-    assert result.replay_failure is None
-    assert set(LEGACY.values()) <= set(markers(history))
+    # today's API starts the current shape: the first step records the start, no patch marker
+    assert run_input(history)["shape"] == RUN_SHAPE_BEGIN_IN_FIRST_STEP
+    assert markers(history) == []
+    assert "begin_provisioning" not in activity_types(history)
+    assert EventType.EVENT_TYPE_MARKER_RECORDED not in events  # no local activity either
+    await replays(history)
 
 
 @pytest.mark.fast
 @pytest.mark.parametrize("folder", list(LEGACY))
 @pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_a_run_from_before_a_patch_still_replays(folder: str, name: str) -> None:
+async def test_a_run_of_an_earlier_version_still_replays(folder: str, name: str) -> None:
     history = load(name, folder)
-    assert LEGACY[folder] not in markers(history)
-    sandboxed = Replayer(workflows=[ProvisionTenant], data_converter=pydantic_data_converter)
-    result = await sandboxed.replay_workflow(history)
-    assert result.replay_failure is None
+    assert "shape" not in run_input(history)
+    assert set(markers(history)) == LEGACY[folder]
+    await replays(history)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_a_new_run_whose_first_task_an_older_worker_took_still_replays(name: str) -> None:
+    """Rolling deploy: the new API started the run, a worker from before the shape ran its
+    first workflow task (the local begin, with its marker); a new worker replays it."""
+    await replays(with_shape(load(name, "local_begin"), RUN_SHAPE_BEGIN_IN_FIRST_STEP))
+
+
+@pytest.mark.fast
+@pytest.mark.skipif(RECORDING, reason="re-recording")
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_the_input_decides_the_shape(name: str) -> None:
+    """A current history with its input's shape taken away no longer replays: the shape in
+    the input, not the code alone, picks the branch."""
+    history = with_shape(load(name), 1)
+    result = await replayer([ProvisionTenant]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
 
 
 # -- the guard guards: variants with another command sequence fail the replay ----------------
@@ -123,6 +196,31 @@ class StatusNotPublished(ProvisionTenant):
 
     def _set_status(self, status: str) -> None:
         self._status = status
+
+
+@workflow.defn(name="ProvisionTenant", sandboxed=False)
+class OlderWorkersIgnored(ProvisionTenant):
+    """Takes the input's shape at its word, even where an older worker began the run."""
+
+    @workflow.run
+    async def run(self, request: ProvisionInput) -> ProvisionResult:
+        return await super().run(request)
+
+    @staticmethod
+    def _begun_by_older_worker() -> bool:
+        return False
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["pro_success", "starter_stop_and_resume"])
+async def test_ignoring_the_older_workers_marker_fails_the_replay(name: str) -> None:
+    history = with_shape(load(name, "local_begin"), RUN_SHAPE_BEGIN_IN_FIRST_STEP)
+    result = await replayer([OlderWorkersIgnored]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    # …while the real workflow, unsandboxed as in the variants, replays it
+    assert (await replayer([ProvisionTenant]).replay_workflow(history)).replay_failure is None
 
 
 @pytest.mark.fast

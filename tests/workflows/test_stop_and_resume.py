@@ -13,7 +13,12 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from syston.core.temporal import provision_workflow_id
-from syston.models import ProgressView, ProvisionInput, ProvisionResult
+from syston.models import (
+    RUN_SHAPE_BEGIN_IN_FIRST_STEP,
+    ProgressView,
+    ProvisionInput,
+    ProvisionResult,
+)
 from tests.support.provisioning import (
     assert_exactly_once,
     deliveries_of,
@@ -274,11 +279,12 @@ async def test_repeated_requeue_of_a_failed_tenant_resumes_once(stack: Stack) ->
     assert_exactly_once(stack.emulator, tenant_id)
 
 
-async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack) -> None:
-    tenant_id = "tenant_neverexisted00000000"
+@pytest.mark.parametrize("shape", [RUN_SHAPE_BEGIN_IN_FIRST_STEP, 1])
+async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack, shape: int) -> None:
+    tenant_id = f"tenant_neverexisted0000000{shape}"
     handle = await stack.client.start_workflow(
         "ProvisionTenant",
-        ProvisionInput(tenant_id=tenant_id, plan="pro"),
+        ProvisionInput(tenant_id=tenant_id, plan="pro", shape=shape),
         id=provision_workflow_id(tenant_id),
         task_queue=stack.settings.temporal_task_queue,
         result_type=ProvisionResult,
@@ -287,6 +293,15 @@ async def test_a_run_for_a_deleted_tenant_ends_abandoned(stack: Stack) -> None:
     assert result.status == "abandoned"
     description = await handle.describe()
     assert description.search_attributes.get("ProvisionStatus") == ["abandoned"]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # the first step found nothing to provision and did nothing (shape 1: a local begin)
+    assert scheduled == (["create_sheet"] if shape > 1 else [])
+    sheets = stack.emulator.snapshot()["spreadsheets"]
+    assert not [s for s in sheets if s["appProperties"].get("tenantId") == tenant_id]
 
 
 async def test_requeue_says_processing_at_once_even_before_a_worker_picks_it_up(
