@@ -340,6 +340,9 @@ async def heartbeating() -> AsyncIterator[None]:
             await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
             activity.heartbeat()
 
+    if activity.info().is_local:  # a local activity cannot heartbeat (its worker runs it)
+        yield
+        return
     task = asyncio.create_task(beat())
     try:
         yield

@@ -30,8 +30,9 @@ def steps_for(plan: str) -> tuple[StepName, ...]:
 
 RUN_SHAPE_BEGIN_IN_FIRST_STEP = 2
 """`ProvisionInput.shape` of a run whose first step activity records the run's start too (no
-`begin_provisioning` of its own). Runs without it (shape 1: started by hand, or by an API from
-before it) still decide their first command by the `local-begin` versioning patch."""
+`begin_provisioning` of its own) and whose `mark_active` runs as a local activity. Runs without
+it (shape 1: started by hand, or by an API from before it) still decide their first command by
+the `local-begin` versioning patch, and run every step as an activity task."""
 
 
 class ProvisionInput(BaseModel):

@@ -15,6 +15,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    FailureError,
     RetryState,
 )
 from temporalio.exceptions import (
@@ -51,6 +52,7 @@ STEP_RETRY = RetryPolicy(
     maximum_attempts=15,
 )
 LEDGER_START_TO_CLOSE = timedelta(seconds=15)
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -73,6 +75,7 @@ class ProvisionTenant:
         self._published: str | None = None  # ProvisionStatus as last set (None: unknown)
         self._unbegun: BeginInput | None = None  # the start the next step records, if any
         self._gone = False  # the run's start found no tenant row
+        self._activate_locally = False  # mark_active as a local activity (shape 2)
 
     @workflow.run
     async def run(self, request: ProvisionInput) -> ProvisionResult:
@@ -84,11 +87,13 @@ class ProvisionTenant:
         )
         if request.shape >= RUN_SHAPE_BEGIN_IN_FIRST_STEP and not self._begun_by_older_worker():
             # The run's first step records its start (one transaction and one activity task
-            # for both); until it has, the next step to run carries the start along.
+            # for both); until it has, the next step to run carries the start along. The
+            # activation runs as a local activity.
             self._published = workflow.info().typed_search_attributes.get(
                 names.PROVISION_STATUS_ATTR
             )
             self._unbegun = begin_input
+            self._activate_locally = True
         elif workflow.patched(names.PATCH_LOCAL_BEGIN):
             # The starter set ProvisionStatus=processing, so it is published only on change.
             self._published = workflow.info().typed_search_attributes.get(
@@ -204,17 +209,33 @@ class ProvisionTenant:
         while (step := self._next_pending()) is not None:
             self._steps[step] = "running"
             begin = self._unbegun
+            step_input = StepInput(
+                tenant_id=request.tenant_id, step=step, force=request.force, begin=begin
+            )
             try:
-                result = await workflow.execute_activity(
-                    activity_refs.STEP_ACTIVITIES[step],
-                    StepInput(
-                        tenant_id=request.tenant_id, step=step, force=request.force, begin=begin
-                    ),
-                    start_to_close_timeout=STEP_START_TO_CLOSE,
-                    heartbeat_timeout=STEP_HEARTBEAT,
-                    retry_policy=STEP_RETRY,
-                )
-            except ActivityError as err:
+                if step == "mark_active" and self._activate_locally:
+                    # A database write and no upstream: run in the workflow task that follows
+                    # the webhook (one marker event instead of an activity task and a workflow
+                    # task), retried like any step.
+                    result = await workflow.execute_local_activity(
+                        activity_refs.mark_active,
+                        step_input,
+                        start_to_close_timeout=LEDGER_START_TO_CLOSE,
+                        retry_policy=STEP_RETRY,
+                        # longer backoffs wait on a workflow timer, not in the workflow task
+                        # (which would hold back `progress` queries meanwhile)
+                        local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                    )
+                else:
+                    result = await workflow.execute_activity(
+                        activity_refs.STEP_ACTIVITIES[step],
+                        step_input,
+                        start_to_close_timeout=STEP_START_TO_CLOSE,
+                        heartbeat_timeout=STEP_HEARTBEAT,
+                        retry_policy=STEP_RETRY,
+                    )
+            except (ActivityError, FailureError) as err:
+                # (a local activity's failure arrives unwrapped: the error itself)
                 code, message = _describe(err)
                 return step, code, message
             if begin is None:
@@ -270,9 +291,10 @@ class ProvisionTenant:
         )
 
 
-def _describe(err: ActivityError) -> tuple[str, str]:
-    """The error code and message of a step that stopped (non-retryable or out of attempts)."""
-    cause = err.cause
+def _describe(err: ActivityError | FailureError) -> tuple[str, str]:
+    """The error code and message of a step that stopped (non-retryable or out of attempts):
+    an activity's error, or a local activity's, which arrives as its cause itself."""
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         code, message = cause.type or "STEP_FAILED", cause.message
     elif isinstance(cause, ActivityTimeoutError):
@@ -286,7 +308,11 @@ def _describe(err: ActivityError) -> tuple[str, str]:
         code, message = "STEP_FAILED", f"{type(cause).__name__}: {cause}"
     else:
         code, message = "STEP_FAILED", str(err)
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+    if isinstance(err, ActivityError):
+        gave_up = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    else:  # a local activity's retryable error only ends the step once attempts run out
+        gave_up = isinstance(err, ApplicationError) and not err.non_retryable
+    if gave_up:
         message = f"{message} (gave up after {STEP_RETRY.maximum_attempts} attempts)"
     return code, message
 

@@ -190,6 +190,44 @@ async def test_a_permanent_error_stops_the_run_open_until_retry_resumes_it(
     assert await provision_status(handle) == "active"
 
 
+async def test_the_activation_is_a_local_activity_in_the_current_shape(
+    time_skipping_env: WorkflowEnvironment, shape: int
+) -> None:
+    script = ScriptedActivities()
+    async with script.worker(time_skipping_env.client) as task_queue:
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
+        await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+        events = [e async for e in handle.fetch_history_events()]
+
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    markers = sum(e.HasField("marker_recorded_event_attributes") for e in events)
+    if shape > 1:  # one marker (mark_active), no patch marker, no local begin
+        assert (scheduled, markers) == (["create_sheet", "configure_webhook"], 1)
+    else:  # the local-begin patch marker and the local begin's marker
+        assert (scheduled, markers) == (["create_sheet", "configure_webhook", "mark_active"], 2)
+
+
+async def test_an_activation_that_fails_stops_the_run_until_retry(
+    time_skipping_env: WorkflowEnvironment, shape: int
+) -> None:
+    script = ScriptedActivities(failures={"mark_active": [rejected("tenant row locked")]})
+    async with script.worker(time_skipping_env.client) as task_queue:
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "starter", shape)
+        view = await stopped(handle)
+        assert view.last_error == "mark_active: UPSTREAM_REJECTED: tenant row locked"
+        assert await provision_status(handle) == "failed"
+
+        await handle.signal(ProvisionTenant.retry)
+        result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+
+    assert result.status == "active"
+    assert script.called()[-4:] == ["mark_active", "record_failure", "resume", "mark_active"]
+
+
 async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up(
     time_skipping_env: WorkflowEnvironment,
     shape: int,
@@ -215,6 +253,25 @@ async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up
     assert failure.code == "UPSTREAM_UNAVAILABLE"
     assert failure.message == f"Google answered 503 (gave up after {attempts} attempts)"
     assert view.steps[0].status == "failed"
+
+
+async def test_an_activation_that_keeps_failing_stops_saying_it_gave_up(
+    time_skipping_env: WorkflowEnvironment, shape: int
+) -> None:
+    attempts = STEP_RETRY.maximum_attempts
+    locked = [ApplicationError("database is locked", type="INTERNAL") for _ in range(attempts)]
+    script = ScriptedActivities(failures={"mark_active": locked})
+    async with script.worker(time_skipping_env.client) as task_queue:
+        handle = await start_provisioning(time_skipping_env.client, task_queue, "starter", shape)
+        view = await skip_time_until_stopped(time_skipping_env, handle)
+        await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="suspended"))
+        await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+
+    assert script.called().count("mark_active") == attempts
+    (failure,) = script.requests("record_failure")
+    assert (failure.step, failure.code) == ("mark_active", "INTERNAL")
+    assert failure.message == f"database is locked (gave up after {attempts} attempts)"
+    assert view.steps[-1].status == "failed"
 
 
 @pytest.mark.parametrize("status", ["suspended", "active", "deleted"])
