@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,14 +34,47 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         _attach_blocking_twin(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 10},
     )
+    _ping_after_idle(engine)
+    return engine
+
+
+IDLE_BEFORE_PING_SECONDS = 10.0
+"""A pooled connection unused for longer is pinged before it is handed out."""
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """The pool's pre-ping, only for connections that sat idle.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: on asyncpg that is `BEGIN`, a query
+    and `ROLLBACK`, three round trips before every transaction, and about half of what the
+    server did per tenant (bench/README.md). A connection that was in use a moment ago is
+    alive; one that sat idle may have been closed by a restart or a proxy's idle timeout, and is
+    pinged (and replaced, by the pool, if the ping fails). A connection that dies between two
+    uses fails the statement that meets it; SQLAlchemy then invalidates the whole pool, so that
+    is one failure per process, answered 503 by the API and retried by Temporal in a worker.
+    """
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _handed_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING_SECONDS:
+            return  # new (just connected) or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sqlalchemy.exc.DisconnectionError(f"idle connection is gone: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

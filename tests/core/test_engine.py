@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from syston.core import engine as engine_module
 from syston.core.engine import ReadConnection, create_engine, run_transaction, sessionmaker
 from tests.support.database import postgres_database
 
@@ -217,3 +219,62 @@ async def test_a_read_whose_caller_hung_up_finishes_on_its_own_connection(
         assert await ReadConnection(engine).run(_count_on) == 0
     finally:
         await engine.dispose()
+
+
+# -- PostgreSQL: pinged only after idling ---------------------------------------------------
+
+
+@pytest.fixture
+async def pg_engine() -> AsyncIterator[AsyncEngine]:
+    async with postgres_database() as url:
+        made = create_engine(url, pool_size=1)
+        yield made
+        await made.dispose()
+
+
+def _backend_pid(db: Connection) -> int:
+    return int(db.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _count_pings(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_conn: object) -> bool:
+        pings.append(dbapi_conn)
+        return ping(dbapi_conn)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return pings
+
+
+async def test_a_connection_in_use_a_moment_ago_is_not_pinged(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings = _count_pings(pg_engine, monkeypatch)
+    sessions = sessionmaker(pg_engine)
+    first = await run_transaction(sessions, _backend_pid)
+    for _ in range(5):
+        assert await run_transaction(sessions, _backend_pid) == first  # the same connection
+    assert pings == []  # pool_pre_ping would have pinged at each of the five checkouts
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_before_use(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING_SECONDS", 0.0)
+    pings = _count_pings(pg_engine, monkeypatch)
+    sessions = sessionmaker(pg_engine)
+    dead = await run_transaction(sessions, _backend_pid)
+    # an idle timeout in a proxy, or a restart: the pooled connection is gone, nobody noticed
+    admin = create_async_engine(pg_engine.url, poolclass=NullPool)
+    async with admin.begin() as other:
+        await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
+    await admin.dispose()
+    assert await run_transaction(sessions, _count_after_create) == 0
+    assert pings and await run_transaction(sessions, _backend_pid) != dead
+
+
+def _count_after_create(db: Connection) -> int:
+    _create_counter(db)
+    return _count_on(db)
