@@ -137,7 +137,8 @@ class _WorkflowOutbound(temporalio.worker.WorkflowOutboundInterceptor):
     def start_local_activity(
         self, input: temporalio.worker.StartLocalActivityInput
     ) -> temporalio.workflow.ActivityHandle[Any]:
-        # begin_provisioning runs as a local activity: its lines carry the request id too
+        # local activities (mark_active; begin_provisioning in runs of shape 1): their lines
+        # carry the request id too
         input.headers = _with_request_id(input.headers, self._inbound.request_id)
         return super().start_local_activity(input)
 
