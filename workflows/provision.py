@@ -89,16 +89,11 @@ class ProvisionTenant:
             # The run's first step records its start (one transaction and one activity task
             # for both); until it has, the next step to run carries the start along. The
             # activation runs as a local activity.
-            self._published = workflow.info().typed_search_attributes.get(
-                names.PROVISION_STATUS_ATTR
-            )
+            self._take_starters_status()
             self._unbegun = begin_input
             self._activate_locally = True
         elif workflow.patched(names.PATCH_LOCAL_BEGIN):
-            # The starter set ProvisionStatus=processing, so it is published only on change.
-            self._published = workflow.info().typed_search_attributes.get(
-                names.PROVISION_STATUS_ATTR
-            )
+            self._take_starters_status()
             if not self._apply_begin(await self._begin_locally(begin_input)):
                 return self._abandoned()
         else:
@@ -132,6 +127,10 @@ class ProvisionTenant:
         return ProvisionResult(
             tenant_id=request.tenant_id, status="active", completed_steps=list(plan_steps)
         )
+
+    def _take_starters_status(self) -> None:
+        """The starter set ProvisionStatus=processing, so it is published only on change."""
+        self._published = workflow.info().typed_search_attributes.get(names.PROVISION_STATUS_ATTR)
 
     @staticmethod
     def _begun_by_older_worker() -> bool:
