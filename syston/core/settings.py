@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 MIN_SECRET_BYTES = 32
 DEFAULT_DATA_DIR = ".data"
@@ -138,6 +140,26 @@ class Settings(BaseSettings):
             from syston.core.webhook_signing import parse_signing_secret
 
             parse_signing_secret(value.get_secret_value())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_usable(cls, value: str | None) -> str | None:
+        """Refused at startup, not at the first transaction: a URL that does not parse, and on
+        PostgreSQL a parameter the blocking engine could not carry over (postgresql_url)."""
+        if value is None:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL (sqlite+aiosqlite:///path/to/file.db or "
+                "postgresql+asyncpg://user:password@host:5432/database)"
+            ) from None
+        if url.get_backend_name() == "postgresql":
+            from syston.core.postgresql_url import blocking_engine_args
+
+            blocking_engine_args(url)  # its DatabaseUrlError is a ValueError
         return value
 
     @field_validator("signup_rate_limit")

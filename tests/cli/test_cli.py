@@ -147,6 +147,15 @@ def test_token_uses_the_secret_syston_dev_generated(
         ({"SYSTON_ENV": "production"}, "production requires JWT_SECRET"),
         ({"SYSTON_ENV": "staging"}, "SYSTON_ENV"),
         ({"SIGNUP_RATE_LIMIT": "lots"}, "SIGNUP_RATE_LIMIT"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a database URL"),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/syston?ssl=yes-please"},
+            "DATABASE_URL ssl=yes-please is not an SSL mode",
+        ),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/syston?sslmod=require"},
+            "DATABASE_URL parameter 'sslmod' is not a PostgreSQL connection option",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", [["token", "admin"], ["migrate"], ["dev"]])
@@ -162,6 +171,7 @@ def test_bad_settings_exit_2_with_one_line(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "hunter2" not in result.stderr  # a URL's password is never echoed
 
 
 def test_settings_come_from_dotenv_too(tmp_path: Path, clean_env: dict[str, str]) -> None:
