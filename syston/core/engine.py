@@ -49,7 +49,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         },
     )
     _ping_after_idle(engine.sync_engine)
-    _attach_postgresql_twin(engine, threads=pool_size)
+    _attach_postgresql_twin(engine)
     return engine
 
 
@@ -107,17 +107,21 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# SQLite threads: writers queue on the database's lock anyway, so a few are enough; the twin's
-# pool holds one connection for each.
+# The twin's threads, and its pool's connections (one for each). On SQLite writers queue on
+# the database's lock anyway; on PostgreSQL a transaction holds its thread for a few round
+# trips of well under a millisecond each. More threads than this only contend for the GIL
+# (bench/README.md).
 SQLITE_THREADS = 4
+POSTGRESQL_THREADS = 4
 
 
 class _BlockingTwin:
     """A blocking engine on the same database, and the threads that run its transactions (as
-    many as its pool holds connections)."""
+    many as its pool holds connections). `serves_reads`: ReadConnection uses it too."""
 
-    def __init__(self, engine: Engine, threads: int, name: str) -> None:
+    def __init__(self, engine: Engine, threads: int, name: str, *, serves_reads: bool) -> None:
         self.engine = engine
+        self.serves_reads = serves_reads
         self._size = threads
         self._name = name
         self._threads: ThreadPoolExecutor | None = None
@@ -172,21 +176,26 @@ def _attach_sqlite_twin(engine: AsyncEngine) -> None:
         url, connect_args={"timeout": 30}, pool_size=SQLITE_THREADS, max_overflow=0
     )
     event.listen(blocking, "connect", _sqlite_pragmas)
-    _attach(engine, _BlockingTwin(blocking, SQLITE_THREADS, "sqlite"))
+    _attach(engine, _BlockingTwin(blocking, SQLITE_THREADS, "sqlite", serves_reads=True))
 
 
-def _attach_postgresql_twin(engine: AsyncEngine, *, threads: int) -> None:
-    """psycopg 3 on as many threads as it has connections. Its connections get the async
+def _attach_postgresql_twin(engine: AsyncEngine) -> None:
+    """psycopg 3 on as many threads as it has connections, for transactions only: a request's
+    reads stay on one asyncpg connection (ReadConnection). Its connections get the async
     engine's timeouts: libpq's `connect_timeout`, and asyncpg's per-statement
     `command_timeout` as the session's `statement_timeout` (set once per connection)."""
     url, connect_args = blocking_engine_args(engine.url)
     connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS  # over the URL's, as asyncpg's
     blocking = sqlalchemy.create_engine(
-        url, connect_args=connect_args, pool_size=threads, max_overflow=0, pool_timeout=5
+        url,
+        connect_args=connect_args,
+        pool_size=POSTGRESQL_THREADS,
+        max_overflow=0,
+        pool_timeout=5,
     )
     event.listen(blocking, "connect", _statement_timeout)
     _ping_after_idle(blocking)
-    _attach(engine, _BlockingTwin(blocking, threads, "postgresql"))
+    _attach(engine, _BlockingTwin(blocking, POSTGRESQL_THREADS, "postgresql", serves_reads=False))
 
 
 def _statement_timeout(dbapi_conn: Any, _record: Any) -> None:
@@ -231,14 +240,17 @@ class ReadConnection:
     route), taken on first use, so that work refused before reaching the database never takes
     one. `run(work, …)` runs `work(conn, …)` like run_transaction does.
 
-    Each read takes a twin connection on a twin thread and gives it back there: a request holds
-    no connection while it waits on anything else, so however many requests are in flight, the
-    twin's threads never wait for a connection held by a request that waits for a thread. (An
-    engine made elsewhere, with no twin, keeps one async connection for the request's reads.)"""
+    On SQLite each read takes a twin connection on a twin thread and gives it back there: a
+    request holds no connection while it waits on anything else, so however many requests are
+    in flight, the twin's threads never wait for a connection held by a request that waits for
+    a thread. On PostgreSQL the request keeps one async connection for all its reads: two
+    reads on one asyncpg connection cost half of two checkouts on the twin, each with its own
+    `BEGIN` and `ROLLBACK` and a thread hop (bench/README.md)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._twin = _twins.get(engine.sync_engine)
+        twin = _twins.get(engine.sync_engine)
+        self._twin = twin if twin is not None and twin.serves_reads else None
         self._async: AsyncConnection | None = None
 
     async def run(

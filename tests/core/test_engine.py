@@ -178,11 +178,14 @@ async def test_many_requests_reading_at_once_never_wait_on_each_other(engine: As
 
 
 async def test_a_read_whose_caller_hung_up_finishes_on_its_own_connection(
-    engine: AsyncEngine,
+    tmp_path: Path,
 ) -> None:
-    """A request cancelled mid-read (the client went away) closes its read connection while
-    the read may still be running on a thread: the read keeps its connection until it ends,
-    and the next read works."""
+    """SQLite: a request cancelled mid-read (the client went away) closes its read connection
+    while the read may still be running on a thread: the read keeps its connection until it
+    ends, and the next read works. (On PostgreSQL the read runs on the event loop, and
+    SQLAlchemy's asyncio layer handles the cancellation.)"""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'hang-up.db'}")
+    await run_transaction(sessionmaker(engine), _create_counter)
     reads = ReadConnection(engine)
     started, release, ended = threading.Event(), threading.Event(), threading.Event()
     outcome: list[object] = []
@@ -211,8 +214,11 @@ async def test_a_read_whose_caller_hung_up_finishes_on_its_own_connection(
     with pytest.raises(asyncio.CancelledError):
         await read
     await asyncio.to_thread(ended.wait, 10)
-    assert outcome == [0]
-    assert await ReadConnection(engine).run(_count_on) == 0
+    try:
+        assert outcome == [0]
+        assert await ReadConnection(engine).run(_count_on) == 0
+    finally:
+        await engine.dispose()
 
 
 # -- PostgreSQL: pinged only after idling ---------------------------------------------------
