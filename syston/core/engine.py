@@ -20,48 +20,36 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from syston.core.postgresql_url import blocking_engine_args
-
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """One engine per process, and beside it a blocking twin for `run_transaction` and
-    `ReadConnection` (see there): on SQLite the standard library's driver on the same file
-    (both with WAL, a busy timeout and foreign keys), on PostgreSQL psycopg 3 on the same
-    database (DATABASE_URL translated by syston/core/postgresql_url.py).
+    """One engine per process. SQLite gets WAL, a busy timeout and foreign keys, and a blocking
+    twin on the standard library's driver for `run_transaction` (see there).
 
-    The engine factories are looked up on their modules at each call, so that tracing (which
-    wraps them there when OTEL_* turns it on) sees every engine.
+    `create_async_engine` is looked up on its module at each call, so that tracing (which
+    wraps it there when OTEL_* turns it on) sees every engine.
     """
     create_async_engine = sqlalchemy_asyncio.create_async_engine
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        _attach_sqlite_twin(engine)
+        _attach_blocking_twin(engine)
         return engine
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
-        connect_args={
-            "timeout": CONNECT_TIMEOUT_SECONDS,
-            "command_timeout": STATEMENT_TIMEOUT_SECONDS,
-        },
+        connect_args={"timeout": 5, "command_timeout": 10},
     )
-    _ping_after_idle(engine.sync_engine)
-    _attach_postgresql_twin(engine)
+    _ping_after_idle(engine)
     return engine
-
-
-CONNECT_TIMEOUT_SECONDS = 5
-STATEMENT_TIMEOUT_SECONDS = 10
 
 
 IDLE_BEFORE_PING_SECONDS = 10.0
 """A pooled connection unused for longer is pinged before it is handed out."""
 
 
-def _ping_after_idle(engine: Engine) -> None:
+def _ping_after_idle(engine: AsyncEngine) -> None:
     """The pool's pre-ping, only for connections that sat idle.
 
     SQLAlchemy's `pool_pre_ping` pings at every checkout: on asyncpg that is `BEGIN`, a query
@@ -73,12 +61,12 @@ def _ping_after_idle(engine: Engine) -> None:
     is one failure per process, answered 503 by the API and retried by Temporal in a worker.
     """
 
-    @event.listens_for(engine.pool, "checkin")
+    @event.listens_for(engine.sync_engine.pool, "checkin")
     def _returned(_dbapi_conn: Any, record: Any) -> None:
         if record is not None:
             record.info["returned_at"] = time.monotonic()
 
-    @event.listens_for(engine.pool, "checkout")
+    @event.listens_for(engine.sync_engine.pool, "checkout")
     def _handed_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get("returned_at")
         if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING_SECONDS:
@@ -107,29 +95,22 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# The twin's threads, and its pool's connections (one for each). On SQLite writers queue on
-# the database's lock anyway; on PostgreSQL a transaction holds its thread for a few round
-# trips of well under a millisecond each. More threads than this only contend for the GIL
-# (bench/README.md).
+# SQLite threads: writers queue on the database's lock anyway, so a few are enough; the twin's
+# pool holds one connection for each.
 SQLITE_THREADS = 4
-POSTGRESQL_THREADS = 4
 
 
 class _BlockingTwin:
-    """A blocking engine on the same database, and the threads that run its transactions (as
-    many as its pool holds connections). `serves_reads`: ReadConnection uses it too."""
+    """A blocking engine on the same SQLite file, and the threads that run its transactions."""
 
-    def __init__(self, engine: Engine, threads: int, name: str, *, serves_reads: bool) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.serves_reads = serves_reads
-        self._size = threads
-        self._name = name
         self._threads: ThreadPoolExecutor | None = None
 
     @property
     def threads(self) -> ThreadPoolExecutor:
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(self._size, thread_name_prefix=self._name)
+            self._threads = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         return self._threads
 
     async def submit(
@@ -163,44 +144,17 @@ class _BlockingTwin:
 _twins: weakref.WeakKeyDictionary[Engine, _BlockingTwin] = weakref.WeakKeyDictionary()
 
 
-def _attach(engine: AsyncEngine, twin: _BlockingTwin) -> None:
-    _twins[engine.sync_engine] = twin
-    # AsyncEngine.dispose() disposes its sync engine: the twin goes with it.
-    event.listen(engine.sync_engine, "engine_disposed", twin.dispose)
-
-
-def _attach_sqlite_twin(engine: AsyncEngine) -> None:
+def _attach_blocking_twin(engine: AsyncEngine) -> None:
     url = engine.url.set(drivername="sqlite+pysqlite")
     # looked up at each call, like create_async_engine above (tracing wraps it there)
     blocking = sqlalchemy.create_engine(
         url, connect_args={"timeout": 30}, pool_size=SQLITE_THREADS, max_overflow=0
     )
     event.listen(blocking, "connect", _sqlite_pragmas)
-    _attach(engine, _BlockingTwin(blocking, SQLITE_THREADS, "sqlite", serves_reads=True))
-
-
-def _attach_postgresql_twin(engine: AsyncEngine) -> None:
-    """psycopg 3 on as many threads as it has connections, for transactions only: a request's
-    reads stay on one asyncpg connection (ReadConnection). Its connections get the async
-    engine's timeouts: libpq's `connect_timeout`, and asyncpg's per-statement
-    `command_timeout` as the session's `statement_timeout` (set once per connection)."""
-    url, connect_args = blocking_engine_args(engine.url)
-    connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS  # over the URL's, as asyncpg's
-    blocking = sqlalchemy.create_engine(
-        url,
-        connect_args=connect_args,
-        pool_size=POSTGRESQL_THREADS,
-        max_overflow=0,
-        pool_timeout=5,
-    )
-    event.listen(blocking, "connect", _statement_timeout)
-    _ping_after_idle(blocking)
-    _attach(engine, _BlockingTwin(blocking, POSTGRESQL_THREADS, "postgresql", serves_reads=False))
-
-
-def _statement_timeout(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_SECONDS * 1000)}")
-    dbapi_conn.commit()
+    twin = _BlockingTwin(blocking)
+    _twins[engine.sync_engine] = twin
+    # AsyncEngine.dispose() disposes its sync engine: the twin goes with it.
+    event.listen(engine.sync_engine, "engine_disposed", twin.dispose)
 
 
 async def run_transaction(
@@ -214,14 +168,12 @@ async def run_transaction(
     one transaction (committed when it returns, rolled back when it raises).
 
     This is for the hot paths (the ledger of every step, the signup's insert, the outbox),
-    which are a few prebuilt statements each. The whole transaction runs on one of a few
-    threads of the engine's blocking twin: one hop there and back, where an async driver
-    costs an event-loop round trip for every call. On SQLite that is the standard library's
-    driver (aiosqlite hops to its thread and back for every call: cursor, execute, fetch,
-    close, commit, about 1.2 ms of CPU for a transaction of three statements against 0.3 ms in
-    one hop); on PostgreSQL psycopg 3 (asyncpg through SQLAlchemy's greenlet bridge costs about
-    1 ms per transaction, bench/README.md). No ORM session either: its bookkeeping cost more
-    than a statement. An engine made elsewhere (no twin) runs it on its own connection.
+    which are a few prebuilt statements each. On SQLite the whole transaction runs on one of a
+    few threads with the standard library's driver: aiosqlite hops to its thread and back
+    for every call (cursor, execute, fetch, close, commit), about 1.2 ms of CPU for a
+    transaction of three statements against 0.3 ms in one hop (bench/README.md). On
+    PostgreSQL it runs on the async engine's connection (asyncpg), without a thread. Either
+    way no ORM session: its bookkeeping cost more than a statement.
     """
     engine: AsyncEngine = sessions.kw["bind"]
 
@@ -240,17 +192,14 @@ class ReadConnection:
     route), taken on first use, so that work refused before reaching the database never takes
     one. `run(work, …)` runs `work(conn, …)` like run_transaction does.
 
-    On SQLite each read takes a twin connection on a twin thread and gives it back there: a
-    request holds no connection while it waits on anything else, so however many requests are
-    in flight, the twin's threads never wait for a connection held by a request that waits for
-    a thread. On PostgreSQL the request keeps one async connection for all its reads: two
-    reads on one asyncpg connection cost half of two checkouts on the twin, each with its own
-    `BEGIN` and `ROLLBACK` and a thread hop (bench/README.md)."""
+    On PostgreSQL the request keeps one async connection for all its reads. On SQLite each read
+    takes a twin connection on its thread and gives it back there: a request holds no
+    connection while it waits on anything else, so however many requests are in flight, the
+    twin's threads never wait for a connection held by a request that waits for a thread."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        twin = _twins.get(engine.sync_engine)
-        self._twin = twin if twin is not None and twin.serves_reads else None
+        self._twin = _twins.get(engine.sync_engine)
         self._async: AsyncConnection | None = None
 
     async def run(

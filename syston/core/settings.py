@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 MIN_SECRET_BYTES = 32
+# The async drivers the service ships with (pyproject.toml).
+SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATA_DIR = ".data"
 
 
@@ -145,8 +147,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_usable(cls, value: str | None) -> str | None:
-        """Refused at startup, not at the first transaction: a URL that does not parse, and on
-        PostgreSQL a parameter the blocking engine could not carry over (postgresql_url)."""
+        """Refused at startup, not at the first transaction."""
         if value is None:
             return value
         try:
@@ -156,10 +157,11 @@ class Settings(BaseSettings):
                 "is not a database URL (sqlite+aiosqlite:///path/to/file.db or "
                 "postgresql+asyncpg://user:password@host:5432/database)"
             ) from None
-        if url.get_backend_name() == "postgresql":
-            from syston.core.postgresql_url import blocking_engine_args
-
-            blocking_engine_args(url)  # its DatabaseUrlError is a ValueError
+        if url.drivername not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError(
+                f"names {url.drivername!r}: use sqlite+aiosqlite:///path/to/file.db or "
+                "postgresql+asyncpg://user:password@host:5432/database"
+            )
         return value
 
     @field_validator("signup_rate_limit")

@@ -149,12 +149,12 @@ def test_token_uses_the_secret_syston_dev_generated(
         ({"SIGNUP_RATE_LIMIT": "lots"}, "SIGNUP_RATE_LIMIT"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a database URL"),
         (
-            {"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/syston?ssl=yes-please"},
-            "DATABASE_URL ssl=yes-please is not an SSL mode",
+            {"DATABASE_URL": "mysql+aiomysql://app:hunter2@db/syston"},
+            "DATABASE_URL names 'mysql+aiomysql': use sqlite+aiosqlite:///",
         ),
         (
-            {"DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/syston?sslmod=require"},
-            "DATABASE_URL parameter 'sslmod' is not a PostgreSQL connection option",
+            {"DATABASE_URL": "postgresql://app:hunter2@db/syston"},
+            "DATABASE_URL names 'postgresql': use sqlite+aiosqlite:///",
         ),
     ],
 )

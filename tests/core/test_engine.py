@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -20,7 +19,6 @@ from syston.core.engine import ReadConnection, create_engine, run_transaction, s
 from tests.support.database import postgres_database
 
 _marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
-T = TypeVar("T")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -85,18 +83,20 @@ async def test_the_callers_context_goes_along(engine: AsyncEngine) -> None:
     assert await run_transaction(sessions, lambda _db: _marker.get()) == "request-42"
 
 
-async def test_each_transaction_runs_in_one_hop_on_the_twins_threads(engine: AsyncEngine) -> None:
-    """SQLite: the standard library's driver; PostgreSQL: psycopg 3, both blocking, on threads
-    of their own (not asyncpg's or aiosqlite's event-loop round trip per call)."""
+async def test_sqlite_runs_each_transaction_in_one_hop_to_its_own_threads(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}")
+    sessions = sessionmaker(engine)
+    try:
 
-    def where(db: Connection) -> tuple[str, str]:
-        return threading.current_thread().name, db.engine.dialect.driver
+        def where(db: Connection) -> tuple[str, str]:
+            driver = db.engine.dialect.driver
+            return threading.current_thread().name, driver
 
-    name, driver = await run_transaction(sessionmaker(engine), where)
-    expected = {"sqlite": ("sqlite", "pysqlite"), "postgresql": ("postgresql", "psycopg")}
-    prefix, twin_driver = expected[engine.dialect.name]
-    assert name.startswith(prefix) and driver == twin_driver
-    assert name != threading.current_thread().name
+        name, driver = await run_transaction(sessions, where)
+        assert name.startswith("sqlite") and driver == "pysqlite"
+        assert name != threading.current_thread().name
+    finally:
+        await engine.dispose()
 
 
 async def test_a_disposed_sqlite_engine_works_again(tmp_path: Path) -> None:
@@ -236,119 +236,45 @@ def _backend_pid(db: Connection) -> int:
     return int(db.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def _count_pings(engine: AsyncEngine, pool: str, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    twin = engine_module._twins[engine.sync_engine].engine
-    dialect = engine.dialect if pool == "async" else twin.dialect
+def _count_pings(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     pings: list[object] = []
-    ping = dialect.do_ping
+    ping = engine.dialect.do_ping
 
     def counted(dbapi_conn: object) -> bool:
         pings.append(dbapi_conn)
         return ping(dbapi_conn)
 
-    monkeypatch.setattr(dialect, "do_ping", counted)
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
     return pings
 
 
-async def _on(pool: str, engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
-    """`work` in a transaction on one of the engine's two pools: the twin's (run_transaction:
-    the hot paths) or the async engine's own (the ORM's sessions)."""
-    if pool == "twin":
-        return await run_transaction(sessionmaker(engine), work)
-    async with engine.begin() as conn:
-        return await conn.run_sync(work)
-
-
-POOLS = pytest.mark.parametrize("pool", ["twin", "async"])
-
-
-@POOLS
 async def test_a_connection_in_use_a_moment_ago_is_not_pinged(
-    pg_engine: AsyncEngine, pool: str, monkeypatch: pytest.MonkeyPatch
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pings = _count_pings(pg_engine, pool, monkeypatch)
-    first = await _on(pool, pg_engine, _backend_pid)
+    pings = _count_pings(pg_engine, monkeypatch)
+    sessions = sessionmaker(pg_engine)
+    first = await run_transaction(sessions, _backend_pid)
     for _ in range(5):
-        assert await _on(pool, pg_engine, _backend_pid) == first  # the same connection
+        assert await run_transaction(sessions, _backend_pid) == first  # the same connection
     assert pings == []  # pool_pre_ping would have pinged at each of the five checkouts
 
 
-@POOLS
 async def test_an_idle_connection_the_server_closed_is_replaced_before_use(
-    pg_engine: AsyncEngine, pool: str, monkeypatch: pytest.MonkeyPatch
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING_SECONDS", 0.0)
-    pings = _count_pings(pg_engine, pool, monkeypatch)
-    dead = await _on(pool, pg_engine, _backend_pid)
+    pings = _count_pings(pg_engine, monkeypatch)
+    sessions = sessionmaker(pg_engine)
+    dead = await run_transaction(sessions, _backend_pid)
     # an idle timeout in a proxy, or a restart: the pooled connection is gone, nobody noticed
     admin = create_async_engine(pg_engine.url, poolclass=NullPool)
     async with admin.begin() as other:
         await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
     await admin.dispose()
-    assert await _on(pool, pg_engine, _count_after_create) == 0
-    assert pings and await _on(pool, pg_engine, _backend_pid) != dead
+    assert await run_transaction(sessions, _count_after_create) == 0
+    assert pings and await run_transaction(sessions, _backend_pid) != dead
 
 
 def _count_after_create(db: Connection) -> int:
     _create_counter(db)
     return _count_on(db)
-
-
-# -- PostgreSQL: the twin connects as DATABASE_URL says ---------------------------------------
-
-
-def _statement_timeout(db: Connection) -> str:
-    return str(db.execute(text("SHOW statement_timeout")).scalar_one())
-
-
-async def test_the_twins_statements_time_out_like_asyncpgs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """asyncpg's per-statement timeout is the twin's `statement_timeout`: a transaction stuck
-    (on a lock, on a sick server) is cancelled, not left holding a thread and a connection."""
-    assert engine_module.STATEMENT_TIMEOUT_SECONDS == 10
-    async with postgres_database() as url:
-        made = create_engine(url, pool_size=1)
-        try:
-            assert await run_transaction(sessionmaker(made), _statement_timeout) == "10s"
-        finally:
-            await made.dispose()
-        monkeypatch.setattr(engine_module, "STATEMENT_TIMEOUT_SECONDS", 0.2)
-        made = create_engine(url, pool_size=1)
-        try:
-            with pytest.raises(Exception, match="statement timeout"):
-                await run_transaction(
-                    sessionmaker(made), lambda db: db.execute(text("SELECT pg_sleep(5)"))
-                )
-            assert await run_transaction(sessionmaker(made), _statement_timeout) == "200ms"
-        finally:
-            await made.dispose()
-
-
-async def test_the_twin_asks_for_tls_when_database_url_does() -> None:
-    """`ssl=require` (asyncpg's name) reaches libpq as `sslmode=require`: against this test
-    server, which has no TLS, both drivers refuse to connect, rather than the twin falling back
-    to libpq's default (`prefer`: plain text when the server has no TLS)."""
-    async with postgres_database() as url:
-        made = create_engine(f"{url}?ssl=require", pool_size=1)
-        try:
-            with pytest.raises(Exception, match="SSL was required"):
-                await run_transaction(sessionmaker(made), _backend_pid)
-            with pytest.raises(Exception, match="rejected SSL upgrade"):
-                async with made.connect() as conn:
-                    await conn.run_sync(_backend_pid)
-        finally:
-            await made.dispose()
-        made = create_engine(f"{url}?ssl=disable&prepared_statement_cache_size=0", pool_size=1)
-        try:
-
-            def raw_settings(db: Connection) -> tuple[bool, int | None]:
-                raw = db.connection.driver_connection
-                ssl = db.execute(
-                    text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                ).scalar_one()
-                return bool(ssl), raw.prepare_threshold  # type: ignore[union-attr]
-
-            assert await run_transaction(sessionmaker(made), raw_settings) == (False, None)
-        finally:
-            await made.dispose()
