@@ -15,12 +15,13 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 MIN_SECRET_BYTES = 32
 # The async drivers the service ships with (pyproject.toml).
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_DATABASE_URL_FORMS = (
+    "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user:password@host:5432/database"
+)
 DEFAULT_DATA_DIR = ".data"
 
 
@@ -147,21 +148,19 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_usable(cls, value: str | None) -> str | None:
-        """Refused at startup, not at the first transaction."""
+        """Refused at startup, not at the first transaction. (SQLAlchemy is imported here, not
+        at the top: `syston token` and the other quick commands never need it.)"""
         if value is None:
             return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError(
-                "is not a database URL (sqlite+aiosqlite:///path/to/file.db or "
-                "postgresql+asyncpg://user:password@host:5432/database)"
-            ) from None
+            raise ValueError(f"is not a database URL ({_DATABASE_URL_FORMS})") from None
         if url.drivername not in SUPPORTED_DATABASE_DRIVERS:
-            raise ValueError(
-                f"names {url.drivername!r}: use sqlite+aiosqlite:///path/to/file.db or "
-                "postgresql+asyncpg://user:password@host:5432/database"
-            )
+            raise ValueError(f"names {url.drivername!r}: use {_DATABASE_URL_FORMS}")
         return value
 
     @field_validator("signup_rate_limit")
