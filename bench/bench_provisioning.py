@@ -4,11 +4,13 @@
         [--tenants 60] [--concurrency 10] [--reads 1000] [--rounds 3]
 
 For each database: starts `syston dev` (real Temporal dev server, emulators, worker and API as
-separate processes) and `floor_worker.py`, then measures, in `rounds` rounds of one batch each,
-in turn (so that the machine's drift spreads over all three alike),
+separate processes), `floor_worker.py` and `floor_api.py`, then measures, in `rounds` rounds of
+one batch of each kind, in turn (so that the machine's drift spreads over all of them alike),
 
 - the engine floor: `EngineFloor`, three no-op activities, started with `start_workflow`;
 - the job floor: `JobFloor`, the same upstream calls as our steps, no ledger, no API;
+- the job floor over HTTP: `JobFloor` started by a bare route on the API's uvicorn
+  configuration (`floor_api.py`), with the signup's body: the floor of the signup's latency;
 - ours: pro signups over HTTP, each followed to `active` (the workflow's result);
 
 then provision-status reads against `GET /health` (in twice as many rounds, in turn). Each
@@ -37,7 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, Stack, bounded, pct, spawned
+from bench.harness import ROOT, Stack, bounded, free_port, pct, spawned, wait_http
 from syston.core.temporal import provision_workflow_id
 
 FLOOR_QUEUE = "bench-floor"
@@ -122,19 +124,29 @@ async def floor_batch(
     return batch
 
 
-async def signup_batch(stack: Stack, client: Client, n: int, concurrency: int) -> Batch:
+async def signup_batch(
+    stack: Stack,
+    client: Client,
+    n: int,
+    concurrency: int,
+    *,
+    base_url: str | None = None,
+    path: str = "/public/signup/start",
+) -> Batch:
+    """Pro signups over HTTP (ours, or the HTTP start floor at `base_url`), each followed to
+    the end of its workflow."""
     batch = Batch(n, 0.0, [], [])
     run = uuid.uuid4().hex[:6]
     last_id = ""
 
-    async with httpx.AsyncClient(base_url=stack.api, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=base_url or stack.api, timeout=60) as http:
 
         async def one(i: int) -> None:
             nonlocal last_id
             slug = f"bench-{run}-{i}"
             t0 = time.perf_counter()
             response = await http.post(
-                "/public/signup/start",
+                path,
                 json={
                     "clubName": f"Bench {i}",
                     "clubSlug": slug,
@@ -144,7 +156,8 @@ async def signup_batch(stack: Stack, client: Client, n: int, concurrency: int) -
             )
             batch.starts.append(time.perf_counter() - t0)
             response.raise_for_status()
-            workflow_id = provision_workflow_id(response.json()["tenantId"])
+            reply = response.json()
+            workflow_id = reply.get("workflowId") or provision_workflow_id(reply["tenantId"])
             await wait_result(client, workflow_id)
             batch.latencies.append(time.perf_counter() - t0)
             last_id = workflow_id
@@ -233,6 +246,7 @@ async def status_reads(
 def ratio_rows(
     engine: Batch,
     job: Batch,
+    http: Batch,
     ours: Batch,
     first: Batch,
     later: Batch,
@@ -248,6 +262,9 @@ def ratio_rows(
         ("tenants/s vs job floor", ours.per_s, job.per_s, 0.9, ">="),
         ("signup→active p50 (s) vs job floor", ours.p50, job.p50, 0.0, ""),
         ("job floor tenants/s vs engine floor", job.per_s, engine.per_s, 0.0, ""),
+        ("signup p50 (s) vs HTTP start floor", ours.start_p50, http.start_p50, 0.0, ""),
+        ("HTTP start floor p50 (s) vs bare start", http.start_p50, engine.start_p50, 0.0, ""),
+        ("tenants/s vs job floor over HTTP", ours.per_s, http.per_s, 0.0, ""),
     ]
 
 
@@ -265,12 +282,17 @@ def print_report(database: str, rows: list[tuple[str, float, float, float, str]]
 
 def print_costs(database: str, batches: dict[str, Batch]) -> None:
     roles = ["api", "worker", "emulators", "temporal", "bench"]
-    print(f"\n[{database}] per tenant (worker: ours, or floor_worker.py for the floors)")
+    print(
+        f"\n[{database}] per tenant (worker: ours, or floor_worker.py for the floors; api: ours, "
+        "or floor_api.py for the job floor over HTTP)"
+    )
     print(f"  {'':36}" + "".join(f"{r:>10}" for r in roles), end="")
     print(f"{'total':>10}{'db tx':>8}{'upstream':>10}{'history':>9}")
     for name, batch in batches.items():
         worker = "floor" if "floor" in name else "worker"
-        cpu = [batch.cpu.get(worker if r == "worker" else r, 0.0) * 1000 / batch.n for r in roles]
+        api = "floor_api" if "HTTP" in name else "api"
+        where = {"worker": worker, "api": api}
+        cpu = [batch.cpu.get(where.get(r, r), 0.0) * 1000 / batch.n for r in roles]
         tx = "-" if batch.transactions is None else f"{batch.transactions / batch.n:.1f}"
         cells = "".join(f"{c:10.1f}" for c in cpu)
         print(
@@ -283,31 +305,47 @@ async def run_database(database: str, n: int, concurrency: int, reads: int, roun
     stack = await Stack(database=database).start()
     try:
         floor_env = {**stack.worker_env(), "TEMPORAL_ADDRESS": stack.temporal}
-        with spawned([sys.executable, str(ROOT / "bench" / "floor_worker.py")], floor_env) as f:
-            stack.pids["floor"] = f.pid
+        floor_api_port = free_port()
+        floor_api = f"http://127.0.0.1:{floor_api_port}"
+        with (
+            spawned([sys.executable, str(ROOT / "bench" / "floor_worker.py")], floor_env) as f,
+            spawned(
+                [sys.executable, str(ROOT / "bench" / "floor_api.py")],
+                {**floor_env, "FLOOR_API_PORT": str(floor_api_port), "LOG_LEVEL": "WARNING"},
+            ) as fa,
+        ):
+            stack.pids["floor"], stack.pids["floor_api"] = f.pid, fa.pid
+            await wait_http(f"{floor_api}/health")
             client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
-            print(f"[{database}] warming up ({max(1, n // 4)} of each)…", flush=True)
-            for workflow in ("EngineFloor", "JobFloor"):
-                await floor_batch(stack, client, workflow, max(1, n // 4), concurrency)
-            await signup_batch(stack, client, max(1, n // 4), concurrency)
 
-            kinds: dict[str, list[Batch]] = {"engine": [], "job": [], "ours": []}
+            async def batch_of(kind: str, size: int) -> Batch:
+                if kind == "ours":
+                    return await signup_batch(stack, client, size, concurrency)
+                if kind == "http":
+                    return await signup_batch(
+                        stack, client, size, concurrency, base_url=floor_api, path="/start"
+                    )
+                name = "EngineFloor" if kind == "engine" else "JobFloor"
+                return await floor_batch(stack, client, name, size, concurrency)
+
+            kinds: dict[str, list[Batch]] = {"engine": [], "job": [], "http": [], "ours": []}
+            print(f"[{database}] warming up ({max(1, n // 4)} of each)…", flush=True)
+            for kind in kinds:
+                await batch_of(kind, max(1, n // 4))
             for round_ in range(rounds):
-                order = list(kinds)[round_ % 3 :] + list(kinds)[: round_ % 3]
+                order = list(kinds)[round_ % len(kinds) :] + list(kinds)[: round_ % len(kinds)]
                 for kind in order:
-                    if kind == "ours":
-                        batch = await signup_batch(stack, client, n, concurrency)
-                    else:
-                        name = "EngineFloor" if kind == "engine" else "JobFloor"
-                        batch = await floor_batch(stack, client, name, n, concurrency)
-                    kinds[kind].append(batch)
+                    kinds[kind].append(await batch_of(kind, n))
             status, trivial = await status_reads(stack, reads, concurrency, rounds)
     finally:
         stack.stop()
-    engine, job, ours = (merged(kinds[k]) for k in ("engine", "job", "ours"))
+    engine, job, http, ours = (merged(kinds[k]) for k in ("engine", "job", "http", "ours"))
     first, later = kinds["ours"][0], kinds["ours"][-1]
-    print_report(database, ratio_rows(engine, job, ours, first, later, status, trivial))
-    print_costs(database, {"engine floor": engine, "job floor": job, "ours": ours})
+    print_report(database, ratio_rows(engine, job, http, ours, first, later, status, trivial))
+    print_costs(
+        database,
+        {"engine floor": engine, "job floor": job, "job floor over HTTP": http, "ours": ours},
+    )
     print(
         f"\n({rounds} rounds of {n} tenants per batch, concurrency {concurrency}, {reads} reads; "
         f"history = events of one workflow; db tx on PostgreSQL only)",
