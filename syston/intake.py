@@ -46,6 +46,7 @@ from syston.core.logs import log_event, request_id_var
 from syston.provisioning_client import TemporalGateway
 
 _INTAKE = cast(Table, ProvisionRequest.__table__)
+_FILE = insert(_INTAKE)  # built once; the signup's values are its parameters
 
 # The accepting API's own start normally takes milliseconds; past this the relay takes over.
 IMMEDIATE_START_TIMEOUT = 3.0
@@ -111,13 +112,14 @@ class ProvisionIntake:
     def file(db: Connection, tenant_id: str, now: datetime) -> None:
         """Add the request to provision to the signup's transaction."""
         db.execute(
-            insert(_INTAKE).values(
-                tenant_id=tenant_id,
-                requested_at=now,
-                available_at=now + INTAKE_GRACE,
-                attempts=0,
-                request_id=request_id_var.get(),
-            )
+            _FILE,
+            {
+                "tenant_id": tenant_id,
+                "requested_at": now,
+                "available_at": now + INTAKE_GRACE,
+                "attempts": 0,
+                "request_id": request_id_var.get(),
+            },
         )
 
     async def start_now(self, tenant_id: str, plan: str) -> bool:

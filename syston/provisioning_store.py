@@ -56,6 +56,9 @@ _COMPLETE_STEP = (
         updated_at=bindparam("b_now"),
     )
 )
+# A step's resources: the SET clause is the columns of the parameters given.
+_STORE_RESOURCES = update(_resources).where(_resources.c.tenant_id == bindparam("b_tenant"))
+_INSERT_RESOURCES = insert(_resources)
 _tenants = cast(Table, Tenant.__table__)
 _intake = cast(Table, ProvisionRequest.__table__)
 _step_of_tenant = _steps.c.tenant_id == bindparam("b_tenant")
@@ -354,13 +357,10 @@ def _complete_step(db: Connection, tenant_id: str, step: str, resources: dict[st
     now = utcnow()
     db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
     if resources:
-        stored = db.execute(
-            update(_resources)
-            .where(_resources.c.tenant_id == tenant_id)
-            .values(updated_at=now, **resources)
-        )
+        values = {"updated_at": now, **resources}
+        stored = db.execute(_STORE_RESOURCES, {"b_tenant": tenant_id, **values})
         if not stored.rowcount:
-            db.execute(insert(_resources).values(tenant_id=tenant_id, updated_at=now, **resources))
+            db.execute(_INSERT_RESOURCES, {"tenant_id": tenant_id, **values})
 
 
 def _mark_active(db: Connection, tenant_id: str) -> Activation:
