@@ -1,13 +1,17 @@
 """B5: throughput stays flat from the first tenant to the ten-thousandth, and memory with it.
 
     .venv/bin/python bench/bench_scale.py [--database sqlite|postgresql|both]
-        [--tenants 10000] [--window 1000] [--concurrency 10]
+        [--tenants 10000] [--window 1000] [--concurrency 10] [--floor N]
 
-For each database: starts the stack (bench/harness.py), then keeps `concurrency` pro signups in
-flight over HTTP, each followed to `active`, until `tenants` are active. Prints the throughput
-of every window of `window` completions, the last window's ÷ the first's (target ≥ 0.9), the
-RSS of the API and the worker sampled every few seconds (first, last, peak), the database bytes
-per tenant and the Temporal history events per tenant.
+For each database: starts the stack (bench/harness.py) and `floor_worker.py`, then signs up
+`tenants` pro tenants over HTTP in windows of `window`, `concurrency` in flight, each followed to
+`active`. After each window it runs `floor` JobFloor workflows at the same concurrency (default
+a fifth of the window), so every window has the job floor measured on Temporal's store as it is
+at that point: when ours slows down as the store grows, the floor shows how much of that is the
+engine's. Prints each window's throughput beside the floor's, the last window's ÷ the first's
+(target ≥ 0.9) for both and for ours ÷ the floor, the RSS of the API and the worker sampled
+every few seconds (first, last, peak), the database bytes per tenant and the Temporal history
+events per tenant.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,8 +30,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_provisioning import history_events, wait_result
-from bench.harness import Stack
+from bench.bench_provisioning import floor_batch, history_events, wait_result
+from bench.harness import ROOT, Stack, bounded, spawned
 from syston.core.temporal import provision_workflow_id
 
 RSS_EVERY_SECONDS = 5.0
@@ -39,32 +44,34 @@ async def sample_rss(stack: Stack, samples: list[tuple[float, dict[str, int]]]) 
         await asyncio.sleep(RSS_EVERY_SECONDS)
 
 
-def rss_at(samples: list[tuple[float, dict[str, int]]], moment: float) -> dict[str, int]:
-    """The RSS sample taken last before `moment`."""
-    before = [rss for at, rss in samples if at <= moment]
-    return before[-1] if before else {}
+@dataclass
+class Window:
+    """One window of `--window` signups: ours, then the job floor's batch after it."""
+
+    rate: float  # our tenants/s
+    floor_rate: float  # the job floor's workflows/s right after (0: not measured)
+    rss: dict[str, int]  # by role, at the window's end
+    cpu: dict[str, float]  # CPU ms per tenant by role, over our window
 
 
-async def run_database(database: str, tenants: int, window: int, concurrency: int) -> bool:
+async def run_database(
+    database: str, tenants: int, window: int, concurrency: int, floor: int
+) -> bool:
     stack = await Stack(database=database).start()
     samples: list[tuple[float, dict[str, int]]] = []
-    finished: list[float] = []
-    cpu_marks: list[dict[str, float]] = []  # CPU seconds by role at each window's end
+    windows: list[Window] = []
     last_workflow = ""
     try:
-        client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
-        bytes_before = stack.database_bytes()
-        run = uuid.uuid4().hex[:6]
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(tenants):
-            queue.put_nowait(i)
+        floor_env = {**stack.worker_env(), "TEMPORAL_ADDRESS": stack.temporal}
+        with spawned([sys.executable, str(ROOT / "bench" / "floor_worker.py")], floor_env) as f:
+            stack.pids["floor"] = f.pid
+            client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+            bytes_before = stack.database_bytes()
+            run = uuid.uuid4().hex[:6]
+            async with httpx.AsyncClient(base_url=stack.api, timeout=120) as http:
 
-        async with httpx.AsyncClient(base_url=stack.api, timeout=120) as http:
-
-            async def signer() -> None:
-                nonlocal last_workflow
-                while not queue.empty():
-                    i = queue.get_nowait()
+                async def signup(i: int) -> None:
+                    nonlocal last_workflow
                     slug = f"scale-{run}-{i}"
                     response = await http.post(
                         "/public/signup/start",
@@ -78,45 +85,58 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
                     response.raise_for_status()
                     last_workflow = provision_workflow_id(response.json()["tenantId"])
                     await wait_result(client, last_workflow)
-                    finished.append(time.perf_counter())
-                    if len(finished) % window == 0:
-                        cpu_marks.append(stack.cpu())
-                        print(f"[{database}] {len(finished)} active", flush=True)
 
-            cpu_marks.append(stack.cpu())
-            sampler = asyncio.create_task(sample_rss(stack, samples))
-            start = time.perf_counter()
-            await asyncio.gather(*(signer() for _ in range(concurrency)))
-            sampler.cancel()
-        events = await history_events(client, last_workflow)
-        db_bytes = stack.database_bytes() - bytes_before
-        temporal_bytes = sum(
-            p.stat().st_size for p in stack.data_dir.glob("temporal.db*") if p.is_file()
-        )
+                sampler = asyncio.create_task(sample_rss(stack, samples))
+                for first in range(0, tenants - window + 1, window):
+                    cpu0, t0 = stack.cpu(), time.perf_counter()
+                    await bounded(
+                        concurrency,
+                        [lambda i=i: signup(i) for i in range(first, first + window)],
+                    )
+                    t1, cpu1 = time.perf_counter(), stack.cpu()
+                    rate = 0.0
+                    if floor:  # the job floor now, on Temporal's store as it is at this point
+                        batch = await floor_batch(stack, client, "JobFloor", floor, concurrency)
+                        rate = batch.per_s
+                    windows.append(
+                        Window(
+                            window / (t1 - t0),
+                            rate,
+                            stack.rss(),
+                            {r: (cpu1[r] - cpu0[r]) * 1000 / window for r in cpu0},
+                        )
+                    )
+                    print(f"[{database}] {first + window} active", flush=True)
+                sampler.cancel()
+            events = await history_events(client, last_workflow)
+            db_bytes = stack.database_bytes() - bytes_before
+            temporal_bytes = sum(
+                p.stat().st_size for p in stack.data_dir.glob("temporal.db*") if p.is_file()
+            )
     finally:
         stack.stop()
 
-    print(f"\n[{database}] {tenants} pro tenants, concurrency {concurrency}")
-    rates = []
-    edges = [start, *finished[window - 1 :: window]]
-    for k in range(1, len(edges)):
-        rate = window / (edges[k] - edges[k - 1])
-        rates.append(rate)
-        rss = {role: n / MiB for role, n in rss_at(samples, edges[k]).items()}
-        cpu = {
-            role: (cpu_marks[k][role] - cpu_marks[k - 1][role]) * 1000 / window
-            for role in ("api", "worker", "temporal")
-        }
+    done = len(windows) * window
+    print(f"\n[{database}] {done} pro tenants, concurrency {concurrency}")
+    for k, w in enumerate(windows):
+        rss = {role: n / MiB for role, n in w.rss.items()}
+        floor_cell = f"  job floor {w.floor_rate:6.2f}/s" if floor else ""
         print(
-            f"  tenants {(k - 1) * window + 1:>6}-{k * window:<6} {rate:7.2f} tenants/s"
-            f"   RSS api {rss.get('api', 0):6.1f} MiB, worker {rss.get('worker', 0):6.1f} MiB"
-            f"   CPU ms/tenant api {cpu['api']:5.1f}, worker {cpu['worker']:5.1f},"
-            f" temporal {cpu['temporal']:5.1f}"
+            f"  tenants {k * window + 1:>6}-{(k + 1) * window:<6} {w.rate:7.2f} tenants/s"
+            f"{floor_cell}   RSS api {rss.get('api', 0):6.1f} MiB, worker"
+            f" {rss.get('worker', 0):6.1f} MiB   CPU ms/tenant api {w.cpu['api']:5.1f},"
+            f" worker {w.cpu['worker']:5.1f}, temporal {w.cpu['temporal']:5.1f}"
         )
-    flat = rates[-1] / rates[0] if rates else float("nan")
+    flat = windows[-1].rate / windows[0].rate
     ok = flat >= 0.9
     print(f"  last window ÷ first: {flat:.2f}  (target ≥ 0.9: {'ok' if ok else 'MISSED'})")
-    print(f"  overall: {tenants / (finished[-1] - start):.2f} tenants/s")
+    if floor:
+        floor_flat = windows[-1].floor_rate / windows[0].floor_rate
+        print(
+            f"  the job floor ({floor} workflows after each window), last ÷ first:"
+            f" {floor_flat:.2f}; ours ÷ the job floor, last window ÷ first: {flat / floor_flat:.2f}"
+        )
+    print(f"  overall: {done / sum(window / w.rate for w in windows):.2f} tenants/s")
     for role in ("api", "worker"):
         series = [s[role] for _, s in samples if s.get(role)]
         if series:
@@ -124,9 +144,13 @@ async def run_database(database: str, tenants: int, window: int, concurrency: in
                 f"  RSS {role:7} first {series[0] / MiB:6.1f} MiB  last {series[-1] / MiB:6.1f} MiB"
                 f"  peak {max(series) / MiB:6.1f} MiB  ({len(series)} samples)"
             )
-    print(f"  database bytes per tenant: {db_bytes / tenants:,.0f}")
+    print(f"  database bytes per tenant: {db_bytes / done:,.0f}")
     print(f"  Temporal history events per tenant: {events}")
-    print(f"  Temporal dev server's database bytes per tenant: {temporal_bytes / tenants:,.0f}")
+    workflows = done + floor * len(windows)
+    print(
+        f"  Temporal dev server's database bytes per workflow (ours and the floor's):"
+        f" {temporal_bytes / workflows:,.0f}"
+    )
     print(flush=True)
     return ok
 
@@ -137,12 +161,19 @@ async def main() -> None:
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument(
+        "--floor",
+        type=int,
+        default=None,
+        help="job-floor workflows after each window (default: a fifth of --window; 0: none)",
+    )
     args = parser.parse_args()
+    floor = args.window // 5 if args.floor is None else args.floor
     if args.tenants < args.window:
         raise SystemExit("--tenants must be at least one --window")
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     for database in databases:
-        await run_database(database, args.tenants, args.window, args.concurrency)
+        await run_database(database, args.tenants, args.window, args.concurrency, floor)
 
 
 if __name__ == "__main__":
