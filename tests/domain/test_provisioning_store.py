@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete
 
-from syston.core.db import ProvisioningStep
+from syston.core.db import ProvisioningStep, TenantResources
 from syston.provisioning_store import MAX_ERROR_MESSAGE, ProvisioningStore, TenantNotFound
 from syston.signup import SignupService
 from syston.tenant_status import ProvisionStatusRecord, read_provision_status
@@ -72,6 +72,35 @@ async def test_a_first_step_begins_the_run_and_starts_in_one_transaction(
     status = await status_of(sessions, tenant_id)
     assert status.workflow_run_id == "run-1"
     assert steps(status)["create_sheet"] == "running"
+
+
+async def test_a_completed_step_stores_its_resources_for_that_tenant_only(
+    signups: SignupService, tenant: str, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    other = await signed_up(signups, "ledger-other-fc", "pro")
+    await store.start_step(tenant, "create_sheet")
+
+    await store.complete_step(
+        tenant, "create_sheet", spreadsheet_id="sheet-1", spreadsheet_url="https://s/1"
+    )
+
+    status = await status_of(sessions, tenant)
+    assert (status.spreadsheet_id, status.spreadsheet_url) == ("sheet-1", "https://s/1")
+    untouched = await status_of(sessions, other)
+    assert (untouched.spreadsheet_id, untouched.spreadsheet_url) == (None, None)
+
+
+async def test_a_tenant_without_a_resources_row_gets_one_when_a_step_completes(
+    tenant: str, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    async with sessions.begin() as session:  # as for a tenant from before the table existed
+        await session.execute(delete(TenantResources).where(TenantResources.tenant_id == tenant))
+    await store.start_step(tenant, "create_sheet")
+
+    await store.complete_step(tenant, "create_sheet", spreadsheet_id="sheet-2")
+
+    status = await status_of(sessions, tenant)
+    assert status.spreadsheet_id == "sheet-2" and steps(status)["create_sheet"] == "completed"
 
 
 async def test_a_first_step_the_ledger_has_done_is_not_started_again(
