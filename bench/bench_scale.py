@@ -171,6 +171,8 @@ async def main() -> None:
     floor = args.window // 5 if args.floor is None else args.floor
     if args.tenants < args.window:
         raise SystemExit("--tenants must be at least one --window")
+    if floor < 0:
+        raise SystemExit("--floor must be 0 (no floor) or more")
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     for database in databases:
         await run_database(database, args.tenants, args.window, args.concurrency, floor)
