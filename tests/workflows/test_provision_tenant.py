@@ -21,6 +21,7 @@ from syston.models import (
     RUN_SHAPE_BEGIN_IN_FIRST_STEP,
     FailureInput,
     Plan,
+    ProgressView,
     StatusOverridden,
     TenantStatus,
 )
@@ -36,6 +37,19 @@ from workflows.provision import STEP_RETRY, ProvisionTenant
 pytestmark = pytest.mark.fast
 
 RESULT_TIMEOUT_SECONDS = 30.0
+
+
+async def stopped_then_suspended(
+    env: WorkflowEnvironment, script: ScriptedActivities, plan: Plan, shape: int
+) -> ProgressView:
+    """Run a provisioning until it stops (the retries' backoff, minutes, skipped by the test
+    server), then end it by suspending the tenant; the view at the stop."""
+    async with script.worker(env.client) as task_queue:
+        handle = await start_provisioning(env.client, task_queue, plan, shape)
+        view = await skip_time_until_stopped(env, handle)
+        await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="suspended"))
+        await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+    return view
 
 
 @pytest.fixture(params=[RUN_SHAPE_BEGIN_IN_FIRST_STEP, 1], ids=["begin-in-first-step", "shape-1"])
@@ -238,12 +252,7 @@ async def test_a_step_that_keeps_failing_is_retried_then_stops_saying_it_gave_up
         for _ in range(attempts)
     ]
     script = ScriptedActivities(failures={"create_sheet": unavailable})
-    async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "pro", shape)
-        # the retries' backoff adds up to minutes: the test server skips them
-        view = await skip_time_until_stopped(time_skipping_env, handle)
-        await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="suspended"))
-        await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+    view = await stopped_then_suspended(time_skipping_env, script, "pro", shape)
 
     # a first step carries the run's start on every attempt until one returns
     if shape > 1:
@@ -263,11 +272,7 @@ async def test_an_activation_that_keeps_failing_stops_saying_it_gave_up(
     attempts = STEP_RETRY.maximum_attempts
     locked = [ApplicationError("database is locked", type="INTERNAL") for _ in range(attempts)]
     script = ScriptedActivities(failures={"mark_active": locked})
-    async with script.worker(time_skipping_env.client) as task_queue:
-        handle = await start_provisioning(time_skipping_env.client, task_queue, "starter", shape)
-        view = await skip_time_until_stopped(time_skipping_env, handle)
-        await handle.signal(ProvisionTenant.status_overridden, StatusOverridden(status="suspended"))
-        await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_SECONDS)
+    view = await stopped_then_suspended(time_skipping_env, script, "starter", shape)
 
     assert script.called().count("mark_active") == attempts
     (failure,) = script.requests("record_failure")
