@@ -56,9 +56,11 @@ _COMPLETE_STEP = (
         updated_at=bindparam("b_now"),
     )
 )
-# A step's resources: the SET clause is the columns of the parameters given.
+# A step's resources: the SET clause is the columns of the parameters given (a key that names
+# no column would be dropped silently, so `_complete_step` refuses one first).
 _STORE_RESOURCES = update(_resources).where(_resources.c.tenant_id == bindparam("b_tenant"))
 _INSERT_RESOURCES = insert(_resources)
+_RESOURCE_COLUMNS = frozenset(_resources.c.keys()) - {"tenant_id", "updated_at"}
 _tenants = cast(Table, Tenant.__table__)
 _intake = cast(Table, ProvisionRequest.__table__)
 _step_of_tenant = _steps.c.tenant_id == bindparam("b_tenant")
@@ -357,6 +359,8 @@ def _complete_step(db: Connection, tenant_id: str, step: str, resources: dict[st
     now = utcnow()
     db.execute(_COMPLETE_STEP, {"b_tenant": tenant_id, "b_step": step, "b_now": now})
     if resources:
+        if unknown := resources.keys() - _RESOURCE_COLUMNS:
+            raise ValueError(f"not a tenant resource: {', '.join(sorted(unknown))}")
         values = {"updated_at": now, **resources}
         stored = db.execute(_STORE_RESOURCES, {"b_tenant": tenant_id, **values})
         if not stored.rowcount:

@@ -90,6 +90,18 @@ async def test_a_completed_step_stores_its_resources_for_that_tenant_only(
     assert (untouched.spreadsheet_id, untouched.spreadsheet_url) == (None, None)
 
 
+async def test_a_resource_that_names_no_column_is_refused_and_nothing_is_written(
+    tenant: str, store: ProvisioningStore, sessions: Sessions
+) -> None:
+    await store.start_step(tenant, "create_sheet")
+
+    with pytest.raises(ValueError, match="spreadsheet_idd"):
+        await store.complete_step(tenant, "create_sheet", spreadsheet_idd="sheet-1")
+
+    status = await status_of(sessions, tenant)
+    assert steps(status)["create_sheet"] == "running" and status.spreadsheet_id is None
+
+
 async def test_a_tenant_without_a_resources_row_gets_one_when_a_step_completes(
     tenant: str, store: ProvisioningStore, sessions: Sessions
 ) -> None:
