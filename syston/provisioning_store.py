@@ -56,8 +56,7 @@ _COMPLETE_STEP = (
         updated_at=bindparam("b_now"),
     )
 )
-# A step's resources: the SET clause is the columns of the parameters given (a key that names
-# no column would be dropped silently, so `_complete_step` refuses one first).
+# A step's resources: SET the parameters' columns (`_complete_step` refuses any other key).
 _STORE_RESOURCES = update(_resources).where(_resources.c.tenant_id == bindparam("b_tenant"))
 _INSERT_RESOURCES = insert(_resources)
 _RESOURCE_COLUMNS = frozenset(_resources.c.keys()) - {"tenant_id", "updated_at"}
@@ -271,11 +270,7 @@ class ProvisioningStore:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 return False
-            await session.execute(
-                update(ProvisioningStep)
-                .where(ProvisioningStep.tenant_id == tenant_id)
-                .values(status="pending", error_code=None, error_message=None, updated_at=now)
-            )
+            await session.execute(_RESET_ALL_STEPS, {"b_tenant": tenant_id, "b_now": now})
             return True
 
     async def mark_active(self, tenant_id: str) -> Activation:
